@@ -1,0 +1,54 @@
+"""Setup for wsol_tf."""
+
+import os
+
+from setuptools import find_packages
+from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _version():
+    scope = {}
+    with open(os.path.join(HERE, "wsol_tf", "version.py")) as f:
+        exec(f.read(), scope)
+    return scope["__version__"]
+
+
+with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+    LONG_DESCRIPTION = f.read()
+
+# The CPU wheel is the default install target; `[gpu]` installs the CUDA one.
+# Both provide the `tensorflow` module. See BUILD.md.
+TF_CPU = "tensorflow-cpu>=2.21,<2.22"
+TF_GPU = "tensorflow[and-cuda]>=2.21,<2.22"
+
+setup(
+    name="wsol_tf",
+    version=_version(),
+    description=(
+        "Weakly supervised object localization in Keras 3 / TensorFlow: "
+        "ICL (ACCV 2020), CAM and ADL, with the MaxBoxAccV2 protocol."
+    ),
+    long_description=LONG_DESCRIPTION,
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["wsol_tf", "wsol_tf.*"]),
+    install_requires=[
+        "keras>=3.15,<4",
+        "numpy>=1.26",
+        "opencv-python-headless>=4.8",
+        "absl-py>=2.0",
+        "h5py>=3.10",
+    ],
+    extras_require={
+        "cpu": [TF_CPU],
+        "gpu": [TF_GPU],
+        "test": [TF_CPU, "pytest>=8"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
