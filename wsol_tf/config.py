@@ -73,6 +73,7 @@ class DataConfig(_Base):
     dataset_name: str = "synthetic"
     data_root: str = ""
     metadata_root: str = ""
+    mask_metadata_root: str = ""  # OpenImages-style masks for PxAP at eval
     cache_dir: str = ""  # "" -> ~/.cache/wsol_tf (or $WSOL_TF_CACHE)
     num_classes: Optional[int] = None  # None -> inferred from train labels
     train_split: str = "train"

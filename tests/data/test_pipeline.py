@@ -1,0 +1,301 @@
+"""tf.data pipelines: shapes, dtypes, normalisation, boxes, masks, errors."""
+
+import os
+
+import cv2
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from wsol_tf.config import DataConfig
+from wsol_tf.data import build_dataset
+from wsol_tf.data import denormalize_images
+from wsol_tf.data import resolve_dataset
+
+
+def _tiny_config(tiny_root, **kwargs):
+    kwargs.setdefault("metadata_root", os.path.join(tiny_root, "metadata/TINY"))
+    kwargs.setdefault("data_root", tiny_root)
+    return DataConfig(dataset_name="tiny", **kwargs)
+
+
+def test_eval_outputs_and_box_rescaling(tiny_root):
+    cfg = _tiny_config(tiny_root, eval_image_size=20, eval_batch_size=2)
+    batches = list(build_dataset(cfg, "test", training=False))
+    assert [b["images"].shape[0] for b in batches] == [2, 1]  # no drop
+    first = batches[0]
+    assert set(first) == {"images", "labels", "boxes", "image_ids"}
+    assert first["images"].shape == (2, 20, 20, 3)
+    assert first["images"].dtype == tf.float32
+    assert first["labels"].dtype == tf.int32
+    assert first["boxes"].dtype == tf.int32
+    boxes = np.concatenate([b["boxes"].numpy() for b in batches])
+    labels = np.concatenate([b["labels"].numpy() for b in batches])
+    ids = np.concatenate([b["image_ids"].numpy() for b in batches])
+    assert ids.tolist() == [b"images/a.png", b"images/b.png", b"images/c.jpg"]
+    np.testing.assert_array_equal(labels, [0, 1, 2])
+    # Hand computed int(v * 20 / W), int(v * 20 / H):
+    # a 40x30 (5,3,14,20) -> (2,2,7,13); b 24x24 (2,2,7,9) -> (1,1,5,7),
+    # (15,10,21,20) -> (12,8,17,16); c 32x16 (0,0,31,15) -> (0,0,19,18).
+    expected = [
+        [[2, 2, 7, 13], [-1, -1, -1, -1]],
+        [[1, 1, 5, 7], [12, 8, 17, 16]],
+        [[0, 0, 19, 18], [-1, -1, -1, -1]],
+    ]
+    np.testing.assert_array_equal(boxes, expected)
+
+
+@pytest.mark.parametrize("mode", ["imagenet", "caffe", "tf", "none"])
+def test_normalization_against_keras_preprocess_input(write_dataset, mode):
+    pixels = np.random.default_rng(1).integers(0, 256, (8, 8, 3), np.uint8)
+    data_root, metadata_root = write_dataset({"i.png": (pixels, 0, [])})
+    cfg = DataConfig(
+        dataset_name="t",
+        data_root=data_root,
+        metadata_root=metadata_root,
+        eval_image_size=8,  # same size: the resize is the identity
+        normalization=mode,
+    )
+    images = next(iter(build_dataset(cfg, "s", False)))["images"].numpy()[0]
+    x = pixels.astype(np.float32)
+    keras_mode = {"imagenet": "torch", "caffe": "caffe", "tf": "tf"}
+    if mode == "none":
+        expected = x / 255.0
+    else:
+        expected = keras.applications.imagenet_utils.preprocess_input(
+            x.copy(), mode=keras_mode[mode]
+        )
+    np.testing.assert_allclose(images, expected, atol=1e-4)
+    back = denormalize_images(images, mode).numpy()
+    np.testing.assert_allclose(back, x, atol=1e-3)
+
+
+def _cv2_label_map(root, masks, ignore, size):
+    """wsolevaluation MaskEvaluator GT, re-derived with OpenCV."""
+    fg = np.zeros((size, size), bool)
+    for m in masks:
+        m = cv2.imread(os.path.join(root, m), cv2.IMREAD_GRAYSCALE)
+        fg |= cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST) > 0
+    out = fg.astype(np.uint8)
+    if ignore:
+        i = cv2.imread(os.path.join(root, ignore), cv2.IMREAD_GRAYSCALE)
+        i = cv2.resize(i, (size, size), interpolation=cv2.INTER_NEAREST) > 0
+        out[i & ~fg] = 255
+    return out
+
+
+@pytest.mark.parametrize("size", [12, 24])
+def test_mask_label_maps(tiny_root, size):
+    cfg = _tiny_config(
+        tiny_root,
+        mask_metadata_root=os.path.join(tiny_root, "metadata/TINY_MASKS"),
+        eval_image_size=size,
+        eval_batch_size=3,
+    )
+    batch = next(iter(build_dataset(cfg, "test", False)))
+    masks = batch["masks"].numpy()
+    assert masks.dtype == np.uint8 and masks.shape == (3, size, size)
+    expected = [
+        _cv2_label_map(tiny_root, ["masks/a_m0.png"], None, size),
+        _cv2_label_map(
+            tiny_root,
+            ["masks/b_m0.png", "masks/b_m1.png"],
+            "masks/b_ignore.png",
+            size,
+        ),
+        _cv2_label_map(tiny_root, ["masks/c_m0.png"], None, size),
+    ]
+    np.testing.assert_array_equal(masks, expected)
+    if size == 24:  # b is 24x24: its label map is the hand-drawn picture
+        hand = np.zeros((24, 24), np.uint8)
+        hand[1:11, 1:9] = 255  # 1-pixel band around (2,2,7,9) ...
+        hand[9:22, 14:23] = 255  # ... and around (15,10,21,20)
+        hand[2:10, 2:8] = 1
+        hand[10:21, 15:22] = 1
+        np.testing.assert_array_equal(masks[1], hand)
+
+
+def test_mask_dataset_as_metadata_root(tiny_root):
+    # OpenImages style: localization.txt holds masks, no boxes, no sizes.
+    cfg = _tiny_config(
+        tiny_root,
+        metadata_root=os.path.join(tiny_root, "metadata/TINY_MASKS"),
+        eval_image_size=12,
+        eval_batch_size=3,
+    )
+    batch = next(iter(build_dataset(cfg, "test", False)))
+    assert batch["masks"].shape == (3, 12, 12)
+    np.testing.assert_array_equal(batch["boxes"], -np.ones((3, 1, 4)))
+
+
+def test_train_outputs_shapes_and_seeded_shuffle(tiny_root):
+    cfg = _tiny_config(tiny_root, resize_size=24, image_size=16, batch_size=2)
+    ds = build_dataset(cfg, "train", training=True)
+    epochs = [list(ds) for _ in range(6)]
+    assert all(len(e) == 1 for e in epochs)  # 3 images, drop_remainder
+    images, labels = epochs[0][0]
+    assert images.shape == (2, 16, 16, 3) and images.dtype == tf.float32
+    assert labels.shape == (2,) and labels.dtype == tf.int32
+    orders = [tuple(e[0][1].numpy()) for e in epochs]
+    assert len(set(orders)) > 1  # reshuffled every iteration
+    again = build_dataset(cfg, "train", training=True)
+    for epoch, other in zip(epochs[:3], [list(again) for _ in range(3)]):
+        np.testing.assert_array_equal(epoch[0][1], other[0][1])
+        np.testing.assert_array_equal(epoch[0][0], other[0][0])
+
+
+def _bright_box(image):
+    ys, xs = np.nonzero(image.max(axis=-1) > 128)
+    if len(xs) == 0:
+        return [-1, -1, -1, -1]
+    return [xs.min(), ys.min(), xs.max(), ys.max()]
+
+
+def test_train_flip_moves_boxes_with_pixels(write_dataset):
+    pixels = np.zeros((24, 24, 3), np.uint8)
+    pixels[5:13, 3:11] = 255  # columns 3..10, rows 5..12
+    data_root, metadata_root = write_dataset(
+        {"r.png": (pixels, 0, [(3, 5, 10, 12)])}
+    )
+    cfg = DataConfig(
+        dataset_name="t",
+        data_root=data_root,
+        metadata_root=metadata_root,
+        resize_size=24,  # identity resize and no crop: only the flip acts
+        image_size=24,
+        batch_size=1,
+    )
+    ds = build_dataset(cfg, "s", training=True, with_boxes=True)
+    # Hand computed flip in W = 24: (24-1-10, 5, 24-1-3, 12) = (13,5,20,12).
+    seen = set()
+    for _ in range(12):
+        batch = next(iter(ds))
+        box = batch["boxes"].numpy()[0, 0].tolist()
+        assert box in ([3, 5, 10, 12], [13, 5, 20, 12])
+        image = denormalize_images(batch["images"][0]).numpy()
+        assert _bright_box(image) == box
+        seen.add(tuple(box))
+    assert len(seen) == 2  # both flipped and unflipped crops occurred
+
+
+def test_train_crop_moves_boxes_with_pixels(write_dataset):
+    pixels = np.zeros((24, 24, 3), np.uint8)
+    pixels[2:9, 4:20] = 255
+    data_root, metadata_root = write_dataset(
+        {"r.png": (pixels, 0, [(4, 2, 19, 8)])}
+    )
+    cfg = DataConfig(
+        dataset_name="t",
+        data_root=data_root,
+        metadata_root=metadata_root,
+        resize_size=24,
+        image_size=12,
+        batch_size=1,
+    )
+    ds = build_dataset(cfg, "s", training=True, with_boxes=True)
+    boxes = set()
+    for _ in range(15):
+        batch = next(iter(ds))
+        box = batch["boxes"].numpy()[0, 0].tolist()
+        image = denormalize_images(batch["images"][0]).numpy()
+        assert _bright_box(image) == box
+        boxes.add(tuple(box))
+    assert len(boxes) > 3
+
+
+def test_missing_image_is_reported_with_file_and_line(tiny_root, tmp_path):
+    cfg = _tiny_config(tiny_root, data_root=str(tmp_path))
+    meta = os.path.join(tiny_root, "metadata/TINY/test/image_ids.txt")
+    with pytest.raises(ValueError, match="3 file.s. listed") as info:
+        build_dataset(cfg, "test", False)
+    assert f"{meta}:2: image file not found: {tmp_path}/images/b.png" in str(
+        info.value
+    )
+
+
+def test_non_image_file_error_names_the_path(write_dataset):
+    pixels = np.zeros((4, 4, 3), np.uint8)
+    data_root, metadata_root = write_dataset({"x.png": (pixels, 0, [])})
+    path = os.path.join(data_root, "x.png")
+    with open(path, "wb") as f:
+        f.write(b"<html>not an image</html>")
+    cfg = DataConfig(
+        dataset_name="t",
+        data_root=data_root,
+        metadata_root=metadata_root,
+        eval_image_size=4,
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match=path):
+        next(iter(build_dataset(cfg, "s", False)))
+
+
+def test_training_split_smaller_than_a_batch(tiny_root):
+    cfg = _tiny_config(tiny_root, batch_size=4)
+    with pytest.raises(ValueError, match="Received: batch_size=4"):
+        build_dataset(cfg, "train", True)
+
+
+def test_resolve_dataset(tmp_path):
+    cfg = DataConfig(
+        cache_dir=str(tmp_path),
+        synthetic_num_classes=2,
+        synthetic_train_per_class=2,
+        synthetic_val_per_class=1,
+        synthetic_test_per_class=1,
+        synthetic_image_size=48,
+        eval_image_size=16,
+    )
+    resolved = resolve_dataset(cfg)
+    assert os.path.dirname(resolved.data_root) == str(tmp_path)
+    assert resolved.metadata_root == os.path.join(
+        resolved.data_root, "metadata", "SYNTHETIC"
+    )
+    assert resolved.mask_metadata_root.endswith("SYNTHETIC_PXAP")
+    assert resolved.num_classes == 2
+    stamp = os.path.join(resolved.data_root, "synthetic.json")
+    mtime = os.stat(stamp).st_mtime_ns
+    assert resolve_dataset(cfg) == resolved  # reused, not regenerated
+    assert os.stat(stamp).st_mtime_ns == mtime
+    batch = next(iter(build_dataset(cfg, "test", False)))  # resolves itself
+    assert batch["masks"].shape == (2, 16, 16)
+    with pytest.raises(ValueError, match="Received: metadata_root=''"):
+        resolve_dataset(DataConfig(dataset_name="cub", data_root=str(tmp_path)))
+
+
+def test_cache_option_keeps_outputs(tiny_root):
+    cfg = _tiny_config(tiny_root, eval_image_size=12, eval_batch_size=3)
+    plain = next(iter(build_dataset(cfg, "test", False)))
+    cached_ds = build_dataset(cfg.replace(cache=True), "test", False)
+    for _ in range(2):  # second pass reads the cache
+        cached = next(iter(cached_ds))
+        for key in plain:
+            np.testing.assert_array_equal(plain[key], cached[key])
+    train = _tiny_config(
+        tiny_root, resize_size=20, image_size=16, batch_size=1, cache=True
+    )
+    ds = build_dataset(train, "train", True)
+    orders = {tuple(int(y[0]) for _, y in ds) for _ in range(6)}
+    assert all(sorted(o) == [0, 1, 2] for o in orders)
+    assert len(orders) > 1  # cached elements are reshuffled every epoch
+
+
+def test_mask_root_without_masks_for_the_split(tiny_root, tmp_path):
+    masks = tmp_path / "masks"
+    (masks / "train").mkdir(parents=True)
+    for name in ("image_ids.txt", "class_labels.txt"):
+        src = os.path.join(tiny_root, "metadata/TINY/train", name)
+        (masks / "train" / name).write_text(open(src).read())
+    cfg = _tiny_config(
+        tiny_root, mask_metadata_root=str(masks), eval_image_size=8
+    )
+    batch = next(iter(build_dataset(cfg, "train", False)))
+    assert "masks" not in batch  # train has no localization.txt there
+    with pytest.raises(ValueError, match="Received: mask_metadata_root="):
+        build_dataset(
+            cfg.replace(
+                mask_metadata_root=os.path.join(tiny_root, "metadata/TINY")
+            ),
+            "test",
+            False,
+        )

@@ -1,0 +1,153 @@
+"""Synthetic dataset: determinism, boxes/masks vs pixels, part design."""
+
+import os
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from wsol_tf.data import generate_synthetic_dataset
+from wsol_tf.data import read_metadata
+from wsol_tf.data import validate_dataset
+from wsol_tf.data.synthetic import render_image
+from wsol_tf.data.synthetic_render import MAX_CLASSES
+from wsol_tf.data.synthetic_render import head_style
+
+TINY = dict(
+    num_classes=3,
+    train_per_class=2,
+    val_per_class=1,
+    test_per_class=2,
+    image_size=48,
+)
+
+
+def _files(root):
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            path = os.path.join(d, n)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = f.read()
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic") / "a"
+    return generate_synthetic_dataset(str(root), seed=0, **TINY)
+
+
+def test_deterministic_for_a_seed(tiny_synthetic, tmp_path):
+    again = generate_synthetic_dataset(str(tmp_path / "b"), seed=0, **TINY)
+    other = generate_synthetic_dataset(str(tmp_path / "c"), seed=1, **TINY)
+    first, second, third = (
+        _files(tiny_synthetic),
+        _files(again),
+        _files(other),
+    )
+    assert len(first) > 20
+    assert first == second  # byte-identical
+    images = [k for k in first if k.endswith(".jpg")]
+    assert all(first[k] != third.get(k) for k in images)
+    # Written atomically: no temporary directory is left behind.
+    assert sorted(os.listdir(tmp_path)) == ["b", "c"]
+    with pytest.raises(ValueError, match="Received: root="):
+        generate_synthetic_dataset(str(tmp_path / "b"), seed=0, **TINY)
+
+
+def test_layout_reads_back_and_validates(tiny_synthetic):
+    boxes_root = os.path.join(tiny_synthetic, "metadata", "SYNTHETIC")
+    masks_root = os.path.join(tiny_synthetic, "metadata", "SYNTHETIC_PXAP")
+    for split, per_class in (("train", 2), ("val", 1), ("test", 2)):
+        assert validate_dataset(boxes_root, split, tiny_synthetic) == []
+        assert validate_dataset(masks_root, split, tiny_synthetic) == []
+        meta = read_metadata(boxes_root, split, tiny_synthetic)
+        assert len(meta.image_ids) == 3 * per_class
+        assert sorted(set(meta.labels.values())) == [0, 1, 2]
+    assert read_metadata(masks_root, "train").annotation is None
+
+
+def _mask_box(path):
+    mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    assert set(np.unique(mask)) <= {0, 255}
+    ys, xs = np.nonzero(mask)
+    return (xs.min(), ys.min(), xs.max(), ys.max()), mask.shape
+
+
+def test_boxes_equal_mask_extents(tiny_synthetic):
+    boxes_root = os.path.join(tiny_synthetic, "metadata", "SYNTHETIC")
+    masks_root = os.path.join(tiny_synthetic, "metadata", "SYNTHETIC_PXAP")
+    for split in ("val", "test"):
+        boxes = read_metadata(boxes_root, split, tiny_synthetic)
+        masks = read_metadata(masks_root, split, tiny_synthetic)
+        for image_id in boxes.image_ids:
+            paths, ignore = masks.masks[image_id]
+            assert ignore is not None
+            extents = []
+            for p in paths:
+                box, shape = _mask_box(masks.path(p))
+                assert shape[::-1] == boxes.sizes[image_id]
+                extents.append(box)
+            assert sorted(extents) == sorted(boxes.boxes[image_id])
+
+
+def test_render_matches_its_annotations_and_part_bounds():
+    ratios, two = [], 0
+    for index in range(60):
+        ex = render_image(
+            0, "test", index, index % 4, num_classes=4, image_size=96
+        )
+        for box, mask, part in zip(ex.boxes, ex.instance_masks, ex.part_masks):
+            ys, xs = np.nonzero(mask)
+            assert list(box) == [xs.min(), ys.min(), xs.max(), ys.max()]
+            assert not (part & ~mask).any()  # the head is part of the object
+            ratios.append(part.sum() / mask.sum())
+        union = ex.instance_masks.any(axis=0)
+        assert not (ex.distractor_head_mask & union).any()
+        assert not (ex.ignore_mask & union).any()
+        if len(ex.boxes) == 2:
+            two += 1
+            a, b = ex.boxes
+            assert a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1]
+    # The part is small relative to the object (designed bound < 15%).
+    assert 0.01 < min(ratios) and max(ratios) < 0.15, (min(ratios), max(ratios))
+    assert 3 <= two <= 25  # about 20% of the images hold two objects
+
+
+def test_label_is_decided_by_the_part_only():
+    for index in range(10):
+        a = render_image(0, "val", index, 0, num_classes=4, image_size=64)
+        b = render_image(0, "val", index, 1, num_classes=4, image_size=64)
+        heads = (
+            a.part_masks.any(0)
+            | b.part_masks.any(0)
+            | a.distractor_head_mask
+            | b.distractor_head_mask
+        )
+        differs = (a.image != b.image).any(axis=-1)
+        assert differs.any()
+        assert not (differs & ~heads).any()  # bodies and background equal
+        for ex in (a, b):
+            colour = np.array(head_style(ex.label)[0])
+            head = ex.image[ex.part_masks.any(0)]
+            share = (np.abs(head.astype(int) - colour).sum(-1) == 0).mean()
+            assert share > 0.4
+
+
+def test_head_styles():
+    styles = [head_style(k) for k in range(MAX_CLASSES)]
+    assert len(set(styles)) == MAX_CLASSES
+    first = styles[:4]
+    for attribute in range(3):
+        assert len({s[attribute] for s in first}) == 4
+    with pytest.raises(ValueError, match="Received: class_id=96"):
+        head_style(96)
+
+
+@pytest.mark.large
+def test_default_size_generates_in_under_a_minute(tmp_path):
+    start = time.perf_counter()
+    generate_synthetic_dataset(str(tmp_path / "d"))
+    assert time.perf_counter() - start < 60

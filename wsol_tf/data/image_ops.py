@@ -1,0 +1,174 @@
+"""Image, normalisation and mask ops for the tf.data pipelines.
+
+Everything here is plain TensorFlow, usable eagerly and inside
+`Dataset.map`.
+"""
+
+import tensorflow as tf
+
+# torchvision / wsolevaluation ImageNet statistics (RGB, [0, 1] scale).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# keras.applications.{vgg16,resnet50}.preprocess_input ("caffe"): BGR order.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+IGNORE_LABEL = 255
+
+_MAGIC_2 = (b"\xff\xd8", b"BM", b"\xff\x0a")  # JPEG, BMP, JPEG XL
+_MAGIC_4 = (b"\x89PNG", b"GIF8", b"RIFF", b"\x00\x00\x00\x0c")
+
+
+def _check_magic(contents, path):
+    """Asserts that `contents` start like an image; names `path` if not."""
+    head2 = tf.strings.substr(contents, 0, 2)
+    head4 = tf.strings.substr(contents, 0, 4)
+    ok = tf.reduce_any(tf.equal(head2, _MAGIC_2)) | tf.reduce_any(
+        tf.equal(head4, _MAGIC_4)
+    )
+    return tf.debugging.Assert(
+        ok,
+        [
+            "Not a JPEG / PNG / GIF / BMP / WebP image file (empty or "
+            "corrupt?); run tools/check_dataset.py to list every bad file:",
+            path,
+        ],
+    )
+
+
+def read_image(path):
+    """Reads and decodes an RGB image file: uint8 `[H, W, 3]`.
+
+    A file that is not an image fails with an error naming `path`; a file
+    whose image data is damaged fails inside `tf.io.decode_image`
+    (`validate_dataset` reports such files with their path).
+    """
+    contents = tf.io.read_file(path)
+    with tf.control_dependencies([_check_magic(contents, path)]):
+        image = tf.io.decode_image(
+            contents, channels=3, expand_animations=False
+        )
+    image.set_shape([None, None, 3])
+    return image
+
+
+def resize_image(image, size):
+    """Squash-resizes to `size x size` like torchvision `Resize((s, s))`.
+
+    Bilinear with antialiasing (as PIL's bilinear filter when shrinking),
+    rounded back to uint8 as PIL does. Returns uint8 `[size, size, 3]`.
+    """
+    resized = tf.image.resize(
+        image, [size, size], method="bilinear", antialias=True
+    )
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+
+
+def normalize_images(images, mode="imagenet"):
+    """Maps uint8-range RGB images `[..., 3]` to float32 network input.
+
+    Args:
+        images: RGB images with values in [0, 255] (any int / float dtype).
+        mode: "imagenet": `(x / 255 - mean) / std` with the torchvision
+            statistics (the protocol default); "caffe": RGB -> BGR minus
+            the ImageNet mean pixel, as `keras.applications.vgg16 /
+            resnet50.preprocess_input`; "tf": `x / 127.5 - 1`; "none":
+            `x / 255`.
+
+    Returns:
+        float32 tensor of the same shape.
+    """
+    x = tf.cast(images, tf.float32)
+    if mode == "imagenet":
+        return (x / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    if mode == "caffe":
+        return x[..., ::-1] - CAFFE_MEAN_BGR
+    if mode == "tf":
+        return x / 127.5 - 1.0
+    if mode == "none":
+        return x / 255.0
+    raise ValueError(
+        f"Expected normalization in ('imagenet', 'caffe', 'tf', 'none'). "
+        f"Received: mode={mode!r}"
+    )
+
+
+def denormalize_images(images, mode="imagenet"):
+    """Inverse of `normalize_images` (float32 RGB in [0, 255]), e.g. for
+    visualising a batch."""
+    x = tf.cast(images, tf.float32)
+    if mode == "imagenet":
+        return (x * IMAGENET_STD + IMAGENET_MEAN) * 255.0
+    if mode == "caffe":
+        return (x + CAFFE_MEAN_BGR)[..., ::-1]
+    if mode == "tf":
+        return (x + 1.0) * 127.5
+    return x * 255.0
+
+
+def _nearest_indices(src, dst):
+    """Source index of each output pixel under cv2 INTER_NEAREST.
+
+    OpenCV computes `min(floor(x * (1 / (dst / src))), src - 1)` in double
+    precision; the same float64 operations give the same indices.
+    """
+    scale = tf.cast(dst, tf.float64) / tf.cast(src, tf.float64)
+    idx = tf.floor(tf.range(dst, dtype=tf.float64) * (1.0 / scale))
+    return tf.minimum(tf.cast(idx, tf.int32), tf.cast(src, tf.int32) - 1)
+
+
+def resize_nearest_cv2(mask, size):
+    """`cv2.resize(mask, (size, size), interpolation=INTER_NEAREST)` for a
+    2-D tensor, in TensorFlow."""
+    shape = tf.shape(mask)
+    rows = _nearest_indices(shape[0], size)
+    cols = _nearest_indices(shape[1], size)
+    return tf.gather(tf.gather(mask, rows, axis=0), cols, axis=1)
+
+
+def _read_binary_mask(path, size):
+    contents = tf.io.read_file(path)
+    with tf.control_dependencies([_check_magic(contents, path)]):
+        mask = tf.io.decode_image(contents, channels=1, expand_animations=False)
+    return resize_nearest_cv2(mask[..., 0], size) > 0
+
+
+def read_mask_label_map(mask_paths, ignore_path, size):
+    """Ground-truth label map of one image for PxAP (wsolevaluation GT).
+
+    Each instance mask is read as grayscale, resized to `size x size` with
+    nearest neighbour (cv2 semantics) and thresholded `> 0`; instances are
+    OR-ed. The ignore mask (path "" = none) is resized the same way and
+    `ignore = ignore & ~foreground`.
+
+    Args:
+        mask_paths: string `[M]` instance mask paths (M may be 0).
+        ignore_path: string scalar, "" when the image has no ignore mask.
+        size: output side E.
+
+    Returns:
+        uint8 `[E, E]`: 1 foreground, 255 ignore, 0 background.
+    """
+    empty = tf.zeros([size, size], tf.bool)
+    instances = tf.map_fn(
+        lambda p: _read_binary_mask(p, size),
+        mask_paths,
+        fn_output_signature=tf.TensorSpec([size, size], tf.bool),
+    )
+    foreground = tf.reduce_any(
+        tf.concat([instances, empty[None]], axis=0), axis=0
+    )
+    ignore = tf.cond(
+        tf.strings.length(ignore_path) > 0,
+        lambda: _read_binary_mask(ignore_path, size),
+        lambda: empty,
+    )
+    ignore = ignore & ~foreground
+    label = tf.where(
+        foreground,
+        tf.constant(1, tf.uint8),
+        tf.where(
+            ignore,
+            tf.constant(IGNORE_LABEL, tf.uint8),
+            tf.constant(0, tf.uint8),
+        ),
+    )
+    return tf.ensure_shape(label, [size, size])

@@ -1,0 +1,287 @@
+"""tf.data pipelines of the wsolevaluation protocol (spec section 3).
+
+Train: decode -> resize to `resize_size` squared (aspect not kept, as
+torchvision `Resize((256, 256))`) -> random crop `image_size` -> random
+horizontal flip -> normalisation. Eval: decode -> resize to
+`eval_image_size` squared (no crop) -> normalisation, with the GT boxes
+rescaled as wsolevaluation's `resize_bbox` and, when the split has masks,
+the PxAP label map.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from wsol_tf.data import box_ops
+from wsol_tf.data import image_ops
+from wsol_tf.data.metadata import IMAGE_IDS
+from wsol_tf.data.metadata import LOCALIZATION
+from wsol_tf.data.metadata import read_metadata
+from wsol_tf.data.resolve import resolve_dataset
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _parallel(data_config):
+    calls = data_config.num_parallel_calls
+    return AUTOTUNE if calls < 0 else max(1, calls)
+
+
+def _check_files_exist(meta, mask_meta=None):
+    """Raises one ValueError naming every missing image / mask file."""
+    missing = []
+    for image_id in meta.image_ids:
+        path = meta.path(image_id)
+        if not os.path.isfile(path):
+            missing.append(
+                f"{meta.where(IMAGE_IDS, image_id)}: image file not found: "
+                f"{path}"
+            )
+        if mask_meta is not None:
+            paths, ignore = mask_meta.masks.get(image_id, ([], None))
+            for k, mask in list(enumerate(paths)) + [(0, ignore)]:
+                if mask and not os.path.isfile(mask_meta.path(mask)):
+                    line = mask_meta.lines[(LOCALIZATION, image_id, k)]
+                    where = os.path.join(mask_meta.split_dir, LOCALIZATION)
+                    missing.append(
+                        f"{where}:{line}: mask file not found: "
+                        f"{mask_meta.path(mask)}"
+                    )
+    if missing:
+        shown = "\n  ".join(missing[:20])
+        more = (
+            f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+        )
+        raise ValueError(
+            f"{len(missing)} file(s) listed in the metadata are missing:"
+            f"\n  {shown}{more}\nReceived: data_root={meta.data_root!r}"
+        )
+
+
+def _mask_metadata(data_config, split, meta):
+    """The metadata carrying this split's masks, or None."""
+    if meta.annotation == "masks":
+        return meta
+    root = data_config.mask_metadata_root
+    if not root or not os.path.isdir(os.path.join(root, split)):
+        return None
+    mask_meta = read_metadata(
+        root, split, data_config.data_root, data_config.num_classes
+    )
+    where = os.path.join(mask_meta.split_dir, LOCALIZATION)
+    if mask_meta.annotation is None:  # e.g. a train split: no masks
+        return None
+    if mask_meta.annotation != "masks":
+        raise ValueError(
+            f"{where}: expected OpenImages-style mask lines "
+            f"`<image_id>,<mask_png>,<ignore_png>`. Received: "
+            f"mask_metadata_root={root!r}"
+        )
+    lacking = [i for i in meta.image_ids if i not in mask_meta.masks]
+    if lacking:
+        raise ValueError(
+            f"{where}: {len(lacking)} image(s) of "
+            f"{os.path.join(meta.split_dir, IMAGE_IDS)} have no mask, e.g. "
+            f"{lacking[0]!r}. Received: mask_metadata_root={root!r}"
+        )
+    return mask_meta
+
+
+def _padded_boxes(meta, new_size, max_boxes):
+    """Boxes of every image rescaled to `new_size` (None: original), padded."""
+    count = max((len(meta.boxes.get(i, ())) for i in meta.image_ids), default=0)
+    k = max_boxes or max(1, count)
+    rows = []
+    for image_id in meta.image_ids:
+        boxes = meta.boxes.get(image_id, [])
+        if boxes and new_size is not None:
+            boxes = box_ops.rescale_boxes(boxes, meta.sizes[image_id], new_size)
+        rows.append(box_ops.pad_boxes(boxes, k))
+    return np.stack(rows)
+
+
+def _random_crop_flip(element, seed, crop):
+    """Random `crop x crop` window and horizontal flip; boxes follow."""
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    image = element["image"]
+    shape = tf.shape(image)
+    ox = tf.random.stateless_uniform(
+        [], seeds[0], 0, shape[1] - crop + 1, dtype=tf.int32
+    )
+    oy = tf.random.stateless_uniform(
+        [], seeds[1], 0, shape[0] - crop + 1, dtype=tf.int32
+    )
+    flip = tf.random.stateless_uniform([], seeds[2]) < 0.5
+    image = image[oy : oy + crop, ox : ox + crop]
+    out = dict(element)
+    out["image"] = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
+    if "boxes" in element:
+        boxes = box_ops.crop_boxes_tf(element["boxes"], ox, oy, crop, crop)
+        out["boxes"] = tf.cond(
+            flip,
+            lambda: box_ops.flip_boxes_left_right_tf(boxes, crop),
+            lambda: boxes,
+        )
+    return out
+
+
+def _train_dataset(cfg, meta, with_boxes):
+    n = len(meta.image_ids)
+    if n < cfg.batch_size:
+        raise ValueError(
+            f"Split {meta.split!r} has {n} images, fewer than one training "
+            f"batch (drop_remainder=True). Received: "
+            f"batch_size={cfg.batch_size}"
+        )
+    tensors = {
+        "path": [meta.path(i) for i in meta.image_ids],
+        "label": np.array([meta.labels[i] for i in meta.image_ids], np.int32),
+    }
+    if with_boxes:
+        tensors["image_id"] = list(meta.image_ids)
+        tensors["boxes"] = _padded_boxes(meta, None, cfg.max_boxes)
+        tensors["size"] = np.array(
+            [meta.sizes.get(i, (1, 1)) for i in meta.image_ids], np.int32
+        )
+    size, crop, calls = cfg.resize_size, cfg.image_size, _parallel(cfg)
+
+    def load(element):
+        element = dict(element)
+        image = image_ops.read_image(element.pop("path"))
+        element["image"] = image_ops.resize_image(image, size)
+        if with_boxes:
+            element["boxes"] = box_ops.rescale_boxes_tf(
+                element["boxes"], element.pop("size"), (size, size)
+            )
+        return element
+
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    if cfg.cache:
+        # Cache decoded, resized images in a fixed random order; reshuffle
+        # the cached elements every epoch.
+        ds = ds.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=False)
+        ds = ds.map(load, num_parallel_calls=calls).cache()
+        buffer = min(n, max(1, cfg.shuffle_buffer))
+        ds = ds.shuffle(buffer, seed=cfg.seed + 1)
+    else:
+        # Shuffling file names is cheap, so shuffle the whole split.
+        ds = ds.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(
+        seed=cfg.seed, rerandomize_each_iteration=True
+    ).batch(2)
+
+    def augment(element, seed):
+        if not cfg.cache:
+            element = load(element)
+        return _random_crop_flip(element, seed, crop)
+
+    ds = tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=calls)
+    ds = ds.batch(cfg.batch_size, drop_remainder=True)
+
+    def finish(batch):
+        images = image_ops.normalize_images(batch["image"], cfg.normalization)
+        if not with_boxes:
+            return images, batch["label"]
+        return {
+            "images": images,
+            "labels": batch["label"],
+            "boxes": batch["boxes"],
+            "image_ids": batch["image_id"],
+        }
+
+    return ds.map(finish, num_parallel_calls=calls).prefetch(AUTOTUNE)
+
+
+def _eval_dataset(cfg, meta, mask_meta):
+    size, calls = cfg.eval_image_size, _parallel(cfg)
+    tensors = {
+        "path": [meta.path(i) for i in meta.image_ids],
+        "labels": np.array([meta.labels[i] for i in meta.image_ids], np.int32),
+        "boxes": _padded_boxes(meta, (size, size), cfg.max_boxes),
+        "image_ids": list(meta.image_ids),
+    }
+    if mask_meta is not None:
+        masks = [mask_meta.masks[i] for i in meta.image_ids]
+        tensors["mask_paths"] = tf.ragged.constant(
+            [[mask_meta.path(p) for p in paths] for paths, _ in masks],
+            dtype=tf.string,
+        )
+        tensors["ignore_path"] = [
+            mask_meta.path(ignore) if ignore else "" for _, ignore in masks
+        ]
+
+    def load(element):
+        element = dict(element)
+        image = image_ops.read_image(element.pop("path"))
+        element["images"] = image_ops.resize_image(image, size)
+        if mask_meta is not None:
+            element["masks"] = image_ops.read_mask_label_map(
+                element.pop("mask_paths"), element.pop("ignore_path"), size
+            )
+        return element
+
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    ds = ds.map(load, num_parallel_calls=calls)
+    if cfg.cache:
+        ds = ds.cache()
+    ds = ds.batch(cfg.eval_batch_size)
+
+    def finish(batch):
+        batch = dict(batch)
+        batch["images"] = image_ops.normalize_images(
+            batch["images"], cfg.normalization
+        )
+        return batch
+
+    return ds.map(finish, num_parallel_calls=calls).prefetch(AUTOTUNE)
+
+
+def build_dataset(data_config, split, training, *, with_boxes=False):
+    """Builds the train or eval `tf.data.Dataset` of one split.
+
+    Args:
+        data_config: a `DataConfig`; resolved with `resolve_dataset` first
+            when `data_root` or `metadata_root` is empty.
+        split: split directory name under `metadata_root` (e.g. "train").
+        training: True for the augmented, shuffled training stream.
+        with_boxes: training only; yield dicts with the augmented boxes
+            too (for visualising augmentation).
+
+    Returns:
+        training=True: `(images float32 [B, S, S, 3], labels int32 [B])`,
+        S = `image_size`, a seeded reshuffle every iteration, one epoch per
+        iteration, `drop_remainder=True`. With `with_boxes`: a dict with
+        "images", "labels", "boxes" (int32 [B, K, 4] in the S x S crop,
+        -1 padded) and "image_ids".
+        training=False: dicts with "images" float32 [B, E, E, 3], "labels"
+        int32 [B], "boxes" int32 [B, K, 4] (x0, y0, x1, y1 inclusive in the
+        E x E frame, rescaled with int truncation, padded with -1 rows; all
+        -1 when the split has no boxes), "image_ids" string [B] and, when
+        the split has masks (its own localization.txt or
+        `mask_metadata_root`), "masks" uint8 [B, E, E] (1 foreground, 0
+        background, 255 ignore). E = `eval_image_size`; fixed order, last
+        batch may be smaller.
+
+    Raises:
+        ValueError: bad metadata (`MetadataError`, naming file and line),
+            missing image or mask files (all listed), or a training split
+            smaller than one batch.
+
+    Example:
+
+    >>> cfg = resolve_dataset(DataConfig(batch_size=8))
+    >>> images, labels = next(iter(build_dataset(cfg, "train", True)))
+    """
+    cfg = data_config
+    if not cfg.data_root or not cfg.metadata_root:
+        cfg = resolve_dataset(cfg)
+    meta = read_metadata(
+        cfg.metadata_root, split, cfg.data_root, cfg.num_classes
+    )
+    if training:
+        _check_files_exist(meta)
+        return _train_dataset(cfg, meta, with_boxes)
+    mask_meta = _mask_metadata(cfg, split, meta)
+    _check_files_exist(meta, mask_meta)
+    return _eval_dataset(cfg, meta, mask_meta)
