@@ -336,6 +336,7 @@ class EvalConfig(_Base):
     multi_contour_eval: bool = True  # True -> MaxBoxAccV2
     iou_thresholds: Tuple[int, ...] = (30, 50, 70)
     loc_threshold: Optional[float] = None  # Top-1 / GT-known: None=optimal
+    loc_multi_contour: bool = False  # GT-known / Top-1: largest contour
     pxap: bool = True  # compute PxAP when the split has masks
 
     def validate(self):
