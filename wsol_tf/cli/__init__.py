@@ -1,1 +1,1 @@
-"""cli."""
+"""Command-line helpers; imported only by the scripts under tools/."""

@@ -1,0 +1,165 @@
+"""Tests for wsol_tf/export/saved_model.py."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+
+from wsol_tf.export import saved_model
+
+
+def _cv2_largest_box(scoremap, threshold):
+    """Independent oracle: OpenCV connected components (8-connectivity)."""
+    s8 = (scoremap * 255).astype(np.uint8)
+    fg = (s8 > int(threshold * s8.max())).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n <= 1:
+        return [0, 0, 0, 0]
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h = stats[k, :4]
+    height, width = scoremap.shape
+    return [x, y, min(x + w, width - 1), min(y + h, height - 1)]
+
+
+def test_largest_component_box_hand_drawn():
+    m = np.zeros((2, 10, 12), np.float32)
+    m[0, 1:3, 1:4] = 1.0  # 6 px
+    m[0, 5:9, 6:11] = 0.8  # 20 px, diagonal neighbour below joins it
+    m[0, 9, 11] = 0.8
+    m[0, 6:8, 7:9] = 0.0  # a hole does not change the box
+    # Image 1: 0.5 * 255 = 127 is not > int(0.5 * 255) = 127 (strict).
+    m[1, 2:4, 2:4] = 0.5
+    m[1, 0, 0] = 1.0
+    boxes = saved_model.largest_component_boxes(tf.constant(m), 0.5).numpy()
+    # Box convention: (x0, y0, min(x1 + 1, W - 1), min(y1 + 1, H - 1)).
+    np.testing.assert_array_equal(boxes[0], [6, 5, 11, 9])
+    np.testing.assert_array_equal(boxes[1], [0, 0, 1, 1])
+    empty = saved_model.largest_component_boxes(tf.zeros([1, 5, 5]), 0.3)
+    np.testing.assert_array_equal(empty.numpy(), [[0, 0, 0, 0]])
+
+
+def test_largest_component_box_matches_opencv_on_random_maps():
+    rng = np.random.default_rng(0)
+    maps = cv2.GaussianBlur(rng.random((40, 40, 6), np.float32), (0, 0), 2)
+    maps = np.transpose(maps, (2, 0, 1))
+    maps = (maps - maps.min((1, 2), keepdims=True)) / np.ptp(
+        maps, (1, 2), keepdims=True
+    )
+    for t in (0.3, 0.6):
+        got = saved_model.largest_component_boxes(tf.constant(maps), t)
+        want = [_cv2_largest_box(m, t) for m in maps]
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_in_graph_cubic_resize_matches_cv2_and_normalisation():
+    rng = np.random.default_rng(1)
+    cam = rng.normal(size=(7, 5)).astype(np.float32)
+    want = cv2.resize(cam, (33, 33), interpolation=cv2.INTER_CUBIC)
+    got = saved_model._resize_cams(tf.constant(cam[None]), 33).numpy()[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    maps = np.array([[[np.nan, 1.0]], [[2.0, 2.0]], [[1.0, 3.0]]], np.float32)
+    norm = saved_model.normalize_scoremaps(tf.constant(maps)).numpy()
+    np.testing.assert_array_equal(norm, [[[0, 0]], [[0, 0]], [[0, 1]]])
+
+
+class TinyCamModel(keras.Model):
+    """Test double with WSOLModel's compute_cams contract (not a substitute
+    for wsol_tf.models: the real model is exported in tests/training)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = keras.layers.Conv2D(3, 3, strides=4, padding="same")
+
+    def call(self, images):
+        maps = self.conv(images)
+        return {"logits": keras.ops.mean(maps, axis=(1, 2)), "cams": maps}
+
+    def compute_cams(self, images, class_ids=None):
+        out = self(images)
+        if class_ids is None:
+            class_ids = keras.ops.argmax(out["logits"], axis=-1)
+        cams = keras.ops.take_along_axis(
+            out["cams"], keras.ops.reshape(class_ids, (-1, 1, 1, 1)), axis=-1
+        )
+        return out["logits"], cams[..., 0]
+
+
+LOADER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    loaded = tf.saved_model.load(sys.argv[1])
+    images = np.load(sys.argv[2])
+    out = loaded.serve(tf.constant(images))
+    low = loaded.localize(tf.constant(images), tf.constant(0.1, tf.float32))
+    assert not any(m.startswith("wsol_tf") for m in sys.modules)
+    sig = loaded.signatures["serving_default"].structured_input_signature
+    np.savez(sys.argv[3], low_boxes=low["boxes"].numpy(), sig=str(sig),
+             **{k: v.numpy() for k, v in out.items()})
+    """
+)
+
+
+def _load_in_fresh_process(export_dir, images, tmp_path):
+    np.save(tmp_path / "images.npy", images)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("PYTHONPATH", None)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOADER,
+            str(export_dir),
+            str(tmp_path / "images.npy"),
+            str(tmp_path / "out.npz"),
+        ],
+        check=True,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    return np.load(tmp_path / "out.npz")
+
+
+def test_export_loads_without_wsol_tf_and_matches(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    model = TinyCamModel()
+    images = np.random.default_rng(2).normal(size=(3, 32, 32, 3))
+    images = images.astype(np.float32)
+    model(images)
+    export_dir = tmp_path / "export"
+    saved_model.export_saved_model(model, str(export_dir), 32, threshold=0.4)
+    saved_model.export_saved_model(model, str(export_dir), 32, threshold=0.4)
+    assert sorted(os.listdir(tmp_path)) == ["export"]  # replaced atomically
+    out = _load_in_fresh_process(export_dir, images, tmp_path)
+    logits, cams = model.compute_cams(images)
+    logits = np.asarray(logits, np.float32)
+    np.testing.assert_allclose(out["logits"], logits, atol=1e-2)
+    np.testing.assert_array_equal(out["class_ids"], logits.argmax(-1))
+    for i, cam in enumerate(np.asarray(cams, np.float32)):
+        want = cv2.resize(cam, (32, 32), interpolation=cv2.INTER_CUBIC)
+        want = (want - want.min()) / (want - want.min()).max()
+        np.testing.assert_allclose(out["cams"][i], want, atol=1e-4)
+        assert list(out["boxes"][i]) == _cv2_largest_box(out["cams"][i], 0.4)
+        assert list(out["low_boxes"][i]) == _cv2_largest_box(
+            out["cams"][i], 0.1
+        )
+    assert "float32" in str(out["sig"]) and "32, 32, 3" in str(out["sig"])
+
+
+def test_export_rejects_bad_arguments(tmp_path):
+    model = TinyCamModel()
+    model(np.zeros((1, 8, 8, 3), np.float32))
+    for kwargs in ({"image_size": 0}, {"image_size": 8, "threshold": 1.0}):
+        try:
+            saved_model.export_saved_model(model, str(tmp_path / "x"), **kwargs)
+        except ValueError as e:
+            assert "Received:" in str(e)
+        else:
+            raise AssertionError(f"no error for {json.dumps(kwargs)}")

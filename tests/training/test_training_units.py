@@ -1,0 +1,111 @@
+"""Unit tests of wsol_tf/training.py helpers and wsol_tf/distribute.py."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from wsol_tf import distribute
+from wsol_tf import training
+
+
+def test_step_decay_hand_computed():
+    schedule = training.step_decay(0.01, 15, 0.1)
+    got = [schedule(e) for e in (0, 14, 15, 29, 30, 44, 45)]
+    want = [1e-2, 1e-2, 1e-3, 1e-3, 1e-4, 1e-4, 1e-5]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert training.step_decay(0.1, 3, 0.5)(7) == pytest.approx(0.025)
+
+
+def test_write_json_is_atomic_and_stringifies_keys(tmp_path):
+    path = tmp_path / "sub" / "m.json"
+    training.write_json(str(path), {50: np.float32(1.5), "a": np.arange(2)})
+    assert json.loads(path.read_text()) == {"50": 1.5, "a": [0, 1]}
+    assert os.listdir(tmp_path / "sub") == ["m.json"]
+
+
+def _tiny_model():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_checkpoint_writes_last_and_best_only_on_improvement(tmp_path):
+    model = _tiny_model()
+    ckpt = training.AtomicModelCheckpoint(str(tmp_path), monitor="val_m")
+    ckpt.set_model(model)
+    ckpt.on_epoch_end(0, {"val_m": 5.0})
+    best_kernel = model.get_weights()[0].copy()
+    model.set_weights([w + 1 for w in model.get_weights()])
+    ckpt.on_epoch_end(1, {"val_m": 4.0})  # worse: best.keras unchanged
+    assert sorted(os.listdir(tmp_path)) == [
+        "best.json",
+        "best.keras",
+        "last.keras",
+    ]
+    best = keras.saving.load_model(str(tmp_path / "best.keras"))
+    last = keras.saving.load_model(str(tmp_path / "last.keras"))
+    np.testing.assert_array_equal(best.get_weights()[0], best_kernel)
+    np.testing.assert_array_equal(last.get_weights()[0], best_kernel + 1)
+    # A resumed run remembers the best value (5.0) through best.json.
+    resumed = training.AtomicModelCheckpoint(str(tmp_path), monitor="val_m")
+    assert resumed.best == 5.0
+
+
+def test_backup_files_are_replaced_atomically(tmp_path):
+    model = _tiny_model()
+    model.optimizer.build(model.trainable_variables)
+    backup = training.AtomicBackupAndRestore(str(tmp_path))
+    backup.set_model(model)
+    backup.on_epoch_end(0)
+    backup.on_epoch_end(1)
+    assert sorted(os.listdir(tmp_path)) == [
+        "latest.weights.h5",
+        "training_metadata.json",
+    ]
+    meta = json.loads((tmp_path / "training_metadata.json").read_text())
+    assert meta["epoch"] == 2
+
+
+def test_resolve_precision_and_strategies(monkeypatch):
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert distribute.resolve_precision("auto") == (
+        "mixed_float16" if has_gpu else "float32"
+    )
+    assert distribute.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="precision='half'"):
+        distribute.resolve_precision("half")
+    assert distribute.set_precision("mixed_bfloat16") == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="strategy='ring'"):
+        distribute.get_strategy("ring")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        distribute.get_strategy("multi_worker")
+    strategy = distribute.get_strategy("default")
+    assert strategy.num_replicas_in_sync == 1
+    assert distribute.is_chief(strategy)
+    assert distribute.task_name(strategy) == "chief"
+
+
+def test_format_metrics_table():
+    table = training.format_metrics_table(
+        {
+            "top1_loc": 12.3456,
+            "maxboxaccv2": 50.0,
+            "maxboxacc_50": 40.0,
+            "best_threshold_50": 0.25,
+            "note": "x",
+        },
+        "T",
+    )
+    lines = table.splitlines()
+    assert lines[0] == "T"
+    assert lines[3] == "| MaxBoxAcc IoU 50          |    40.00 |"
+    assert lines[4] == "| MaxBoxAccV2 (mean)        |    50.00 |"
+    assert lines[5] == "| Top-1 Loc                 |    12.35 |"
+    assert lines[6] == "| best CAM threshold IoU 50 |    0.250 |"
+    assert "note" not in table

@@ -1,0 +1,346 @@
+"""CAM overlays with boxes, image grids and BoxAcc-vs-threshold plots (cv2).
+
+Everything here is numpy + OpenCV (no matplotlib). Images are RGB uint8
+arrays; `write_png` converts to OpenCV's BGR on the way out. Figures follow
+the papers' convention: JET heat map over the image, ground-truth boxes in
+red, predicted boxes in green.
+
+Example:
+
+```python
+grid = localization_grid(images_uint8, scoremaps, gt_boxes, pred_boxes)
+write_png("cams.png", grid)
+write_png("curve.png", plot_boxacc_curve(thresholds, {50: acc50}))
+```
+"""
+
+import os
+import uuid
+
+import cv2
+import numpy as np
+
+from wsol_tf.data.image_ops import denormalize_images
+from wsol_tf.evaluation.box_evaluator import BoxEvaluator
+from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
+from wsol_tf.evaluation.cam_to_boxes import cam_to_boxes
+
+GT_COLOR = (255, 0, 0)  # RGB red
+PRED_COLOR = (0, 255, 0)  # RGB green
+CURVE_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40))
+
+
+def to_uint8_images(images, normalization="imagenet"):
+    """Undoes the input normalisation: float [B, H, W, 3] -> uint8 RGB.
+
+    Args:
+        images: float array [B, H, W, 3] (or [H, W, 3]) as fed to the model.
+        normalization: the `DataConfig.normalization` used to make them
+            (see `wsol_tf.data.image_ops.normalize_images`).
+    """
+    x = np.asarray(
+        denormalize_images(np.asarray(images, np.float32), normalization)
+    )
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def compute_scoremaps(model, images, labels=None):
+    """Protocol score maps [B, H, W] of `labels` (None: top-1) for images.
+
+    The raw CAMs of `model.compute_cams` are resized to the image size with
+    OpenCV's cubic kernel and min-max normalised, as in the evaluation.
+    """
+    images = np.asarray(images, np.float32)
+    _, cams = model.compute_cams(images, labels)
+    return scoremaps_from_cams(np.asarray(cams), images.shape[1:3])
+
+
+def largest_box(scoremap, threshold):
+    """[1, 4] box of the largest contour (V1 rule) at `threshold`."""
+    return cam_to_boxes(scoremap, threshold, multi_contour=False)
+
+
+def overlay_cam(image, scoremap, alpha=0.5):
+    """Blends a JET heat map of `scoremap` ([H, W] in [0, 1]) over `image`."""
+    image = np.asarray(image, np.uint8)
+    scoremap = np.nan_to_num(np.asarray(scoremap, np.float32))
+    if scoremap.shape != image.shape[:2]:
+        scoremap = cv2.resize(
+            scoremap, image.shape[1::-1], interpolation=cv2.INTER_CUBIC
+        )
+    heat = np.uint8(np.clip(scoremap, 0.0, 1.0) * 255)
+    heat = cv2.cvtColor(
+        cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB
+    )
+    blended = (1.0 - alpha) * image + alpha * heat
+    return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+def draw_boxes(image, boxes, color, thickness=2):
+    """Returns a copy of `image` with boxes (x0, y0, x1, y1) drawn.
+
+    Rows with a negative coordinate (padding, -1) are skipped.
+    """
+    out = np.ascontiguousarray(np.array(image, np.uint8, copy=True))
+    for box in np.asarray(boxes, np.int64).reshape(-1, 4):
+        if (box < 0).any():
+            continue
+        x0, y0, x1, y1 = (int(v) for v in box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), tuple(color), thickness)
+    return out
+
+
+def make_grid(tiles, columns=4, padding=4, background=255):
+    """Tiles equally sized images into a grid.
+
+    The result is `rows * H + (rows + 1) * padding` pixels high and
+    `columns * W + (columns + 1) * padding` wide, with
+    `rows = ceil(len(tiles) / columns)` (columns shrinks to len(tiles)).
+    """
+    tiles = [np.asarray(t, np.uint8) for t in tiles]
+    if not tiles:
+        raise ValueError("make_grid needs at least one tile. Received: []")
+    h, w = tiles[0].shape[:2]
+    columns = max(1, min(int(columns), len(tiles)))
+    rows = -(-len(tiles) // columns)
+    grid = np.full(
+        (
+            rows * h + (rows + 1) * padding,
+            columns * w + (columns + 1) * padding,
+            3,
+        ),
+        background,
+        np.uint8,
+    )
+    for i, tile in enumerate(tiles):
+        if tile.shape[:2] != (h, w):
+            raise ValueError(
+                f"All tiles must be {h}x{w}. Received: tile {i} of shape "
+                f"{tile.shape}"
+            )
+        r, c = divmod(i, columns)
+        y = padding + r * (h + padding)
+        x = padding + c * (w + padding)
+        grid[y : y + h, x : x + w] = tile
+    return grid
+
+
+def localization_grid(
+    images, scoremaps, gt_boxes, pred_boxes, columns=4, padding=4, alpha=0.5
+):
+    """Grid of CAM overlays with GT boxes (red) and predictions (green).
+
+    Args:
+        images: uint8 RGB [B, H, W, 3].
+        scoremaps: float [B, H, W] in [0, 1] (same frame as the images).
+        gt_boxes: per image, int [K, 4] (x0, y0, x1, y1), -1 rows ignored.
+        pred_boxes: per image, int [N, 4] in the same frame.
+    """
+    tiles = []
+    for image, cam, gt, pred in zip(images, scoremaps, gt_boxes, pred_boxes):
+        tile = overlay_cam(image, cam, alpha)
+        tile = draw_boxes(tile, gt, GT_COLOR)
+        tiles.append(draw_boxes(tile, pred, PRED_COLOR))
+    return make_grid(tiles, columns, padding)
+
+
+def _text(img, text, org, scale=0.45, color=(0, 0, 0), thickness=1):
+    cv2.putText(
+        img,
+        text,
+        org,
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        color,
+        thickness,
+        cv2.LINE_AA,
+    )
+
+
+def plot_boxacc_curve(thresholds, curves, width=640, height=480, title=""):
+    """Line plot of BoxAcc (%) against the CAM threshold, one line per IoU.
+
+    Args:
+        thresholds: float [T] CAM thresholds in [0, 1].
+        curves: dict IoU threshold (int percent) -> float [T] BoxAcc in %.
+        width, height: image size in pixels.
+        title: text drawn above the axes.
+
+    Returns:
+        uint8 RGB [height, width, 3].
+    """
+    img = np.full((height, width, 3), 255, np.uint8)
+    left, right, top, bottom = 60, 20, 36, 50
+
+    def x_of(t):
+        return int(round(left + t * (width - left - right)))
+
+    def y_of(a):
+        return int(round(height - bottom - a / 100.0 * (height - top - bottom)))
+
+    for k in range(6):
+        t, a = k / 5.0, k * 20.0
+        cv2.line(
+            img, (x_of(t), top), (x_of(t), height - bottom), (225, 225, 225), 1
+        )
+        cv2.line(
+            img, (left, y_of(a)), (width - right, y_of(a)), (225, 225, 225), 1
+        )
+        cv2.line(
+            img,
+            (x_of(t), height - bottom),
+            (x_of(t), height - bottom + 5),
+            (0, 0, 0),
+            1,
+        )
+        cv2.line(img, (left - 5, y_of(a)), (left, y_of(a)), (0, 0, 0), 1)
+        _text(img, f"{t:.1f}", (x_of(t) - 10, height - bottom + 20))
+        _text(img, f"{a:.0f}", (left - 32, y_of(a) + 5))
+    cv2.rectangle(
+        img, (left, top), (width - right, height - bottom), (0, 0, 0), 1
+    )
+    _text(img, "CAM threshold", (width // 2 - 50, height - 12), 0.5)
+    _text(img, "BoxAcc (%)", (4, top - 12), 0.5)
+    if title:
+        _text(img, title, (left + 90, top - 12), 0.5)
+    t = np.asarray(thresholds, np.float64)
+    for i, (iou, acc) in enumerate(sorted(curves.items())):
+        acc = np.asarray(acc, np.float64)
+        color = CURVE_COLORS[i % len(CURVE_COLORS)]
+        pts = np.stack([[x_of(a) for a in t], [y_of(v) for v in acc]], 1)
+        cv2.polylines(img, [pts.astype(np.int32)], False, color, 2, cv2.LINE_AA)
+        best = int(np.argmax(acc))
+        y = top + 18 + 18 * i
+        cv2.line(
+            img,
+            (width - right - 190, y - 4),
+            (width - right - 165, y - 4),
+            color,
+            2,
+        )
+        _text(
+            img,
+            f"IoU {iou}: max {acc[best]:.1f} @ {t[best]:.3f}",
+            (width - right - 160, y),
+        )
+    return img
+
+
+def write_png(path, rgb):
+    """Writes an RGB uint8 image as PNG atomically (temp file + rename)."""
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex[:8]}.png")
+    bgr = cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(tmp, bgr):
+        raise OSError(f"Could not write PNG: {tmp}")
+    os.replace(tmp, path)
+    return path
+
+
+def accumulate_split(model, dataset, eval_config, keep=0, evaluate=True):
+    """Score maps of a whole evaluation split in a `BoxEvaluator`.
+
+    Args:
+        model: anything with `compute_cams(images, class_ids)`.
+        dataset: evaluation dataset of dicts ("images", "labels", "boxes").
+        eval_config: `EvalConfig` (IoU thresholds, interval, contours).
+        keep: how many (image, score map, GT boxes) samples to return.
+        evaluate: False: stop once `keep` samples are collected (no
+            evaluator).
+
+    Returns:
+        `(evaluator, samples)`; evaluator is None when the split has no GT
+        boxes (e.g. mask-only OpenImages). Score maps are of the GT class.
+    """
+    evaluator = BoxEvaluator(
+        eval_config.iou_thresholds,
+        eval_config.cam_curve_interval,
+        eval_config.multi_contour_eval,
+    )
+    samples = []
+    for batch in dataset:
+        if not evaluate and len(samples) >= keep:
+            break
+        images = np.asarray(batch["images"])
+        labels = np.asarray(batch["labels"])
+        boxes = np.asarray(batch["boxes"])
+        scoremaps = compute_scoremaps(model, images, labels)
+        with_boxes = (boxes >= 0).all(-1).any(-1)
+        if evaluate and with_boxes.any():
+            evaluator.accumulate_batch(scoremaps[with_boxes], boxes[with_boxes])
+        for i in range(min(len(images), keep - len(samples))):
+            samples.append((images[i], scoremaps[i], boxes[i]))
+    return (evaluator if evaluator.count else None), samples
+
+
+def visualize_split(
+    model,
+    dataset,
+    output_dir,
+    *,
+    normalization,
+    eval_config,
+    num_images=16,
+    columns=4,
+    threshold=None,
+    suffix="test",
+    curve=None,
+):
+    """Writes `cams_<suffix>.png` and `boxacc_curve_<suffix>.png`.
+
+    The grid shows the first `num_images` images of `dataset` with their
+    GT-class CAM, GT boxes (red) and the largest-contour box (green) at
+    `threshold` (None: the CAM threshold of MaxBoxAcc at IoU 50 on this
+    split, else 0.5 when the split has no boxes). The curve covers the
+    whole split; pass `curve` (`BoxEvaluator.curve()` of this split, e.g.
+    from `evaluate_model(..., return_details=True).box_curve`) to skip
+    recomputing it (only the grid's images are then run through the model).
+
+    Returns:
+        dict with the PNG paths ("grid", "curve"; curve None without boxes),
+        "threshold" used and, with boxes, "best_thresholds" (per IoU) and
+        "max_box_acc".
+    """
+    if curve is not None:
+        _, samples = accumulate_split(
+            model, dataset, eval_config, keep=num_images, evaluate=False
+        )
+    else:
+        evaluator, samples = accumulate_split(
+            model, dataset, eval_config, keep=num_images
+        )
+        curve = evaluator.curve() if evaluator is not None else None
+    result = {"curve": None}
+    if curve is not None:
+        acc = curve["box_acc"]
+        t = np.asarray(curve["thresholds"])
+        best = {k: float(t[int(np.argmax(v))]) for k, v in acc.items()}
+        if threshold is None:
+            threshold = best.get(50, next(iter(best.values())))
+        scores = {k: float(np.max(v)) for k, v in acc.items()}
+        scores["mean"] = float(np.mean(list(scores.values())))
+        title = f"{suffix}: MaxBoxAcc mean {scores['mean']:.2f}"
+        result["curve"] = write_png(
+            os.path.join(output_dir, f"boxacc_curve_{suffix}.png"),
+            plot_boxacc_curve(
+                curve["thresholds"], curve["box_acc"], title=title
+            ),
+        )
+        result["best_thresholds"] = best
+        result["max_box_acc"] = scores
+    threshold = 0.5 if threshold is None else float(threshold)
+    images = to_uint8_images(np.stack([s[0] for s in samples]), normalization)
+    grid = localization_grid(
+        images,
+        [s[1] for s in samples],
+        [s[2] for s in samples],
+        [largest_box(s[1], threshold) for s in samples],
+        columns=columns,
+    )
+    result["grid"] = write_png(
+        os.path.join(output_dir, f"cams_{suffix}.png"), grid
+    )
+    result["threshold"] = threshold
+    return result
