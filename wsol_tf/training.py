@@ -345,16 +345,6 @@ def _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose):
     return cbs
 
 
-def _static_shape(dataset, size):
-    """Pins the crop size (InceptionV3 needs static spatial shapes)."""
-    import tensorflow as tf
-
-    def pin(images, labels):
-        return tf.ensure_shape(images, [None, size, size, 3]), labels
-
-    return dataset.map(pin)
-
-
 def _check_same_experiment(model_dir, config):
     """Refuses to resume a backup made by a different model or loss."""
     path = os.path.join(model_dir, "config.json")
@@ -439,9 +429,7 @@ def run_training(config, *, callbacks=(), verbose="auto"):
         _check_same_experiment(model_dir, config)
     if chief:
         write_json(os.path.join(model_dir, "config.json"), config.to_dict())
-    train_ds = _static_shape(
-        build_dataset(data, data.train_split, training=True), data.image_size
-    )
+    train_ds = build_dataset(data, data.train_split, training=True)
     steps = train.steps_per_epoch or None
     if steps:
         train_ds = train_ds.repeat()

@@ -132,6 +132,8 @@ def test_mask_dataset_as_metadata_root(tiny_root):
 def test_train_outputs_shapes_and_seeded_shuffle(tiny_root):
     cfg = _tiny_config(tiny_root, resize_size=24, image_size=16, batch_size=2)
     ds = build_dataset(cfg, "train", training=True)
+    # Static shapes: InceptionV3 and the attention blocks need them.
+    assert tuple(ds.element_spec[0].shape) == (2, 16, 16, 3)
     epochs = [list(ds) for _ in range(6)]
     assert all(len(e) == 1 for e in epochs)  # 3 images, drop_remainder
     images, labels = epochs[0][0]

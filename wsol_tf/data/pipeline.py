@@ -113,7 +113,10 @@ def _random_crop_flip(element, seed, crop):
         [], seeds[1], 0, shape[0] - crop + 1, dtype=tf.int32
     )
     flip = tf.random.stateless_uniform([], seeds[2]) < 0.5
-    image = image[oy : oy + crop, ox : ox + crop]
+    # Static crop shape: InceptionV3 and the attention blocks need it.
+    image = tf.ensure_shape(
+        image[oy : oy + crop, ox : ox + crop], [crop, crop, 3]
+    )
     out = dict(element)
     out["image"] = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
     if "boxes" in element:
