@@ -2,6 +2,7 @@
 
 import os
 
+from setuptools import Extension
 from setuptools import find_packages
 from setuptools import setup
 
@@ -35,12 +36,22 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["wsol_tf", "wsol_tf.*"]),
+    # Optional C kernel of BoxEvaluator's MaxBoxAccV2 path: skipped (with a
+    # warning) when no C compiler is available; the numpy path is used then.
+    ext_modules=[
+        Extension(
+            "wsol_tf.evaluation._fastboxes",
+            sources=["wsol_tf/evaluation/_fastboxes.c"],
+            optional=True,
+        )
+    ],
     install_requires=[
         "keras>=3.15,<4",
         "numpy>=1.26",
         "opencv-python-headless>=4.8",
         "absl-py>=2.0",
         "h5py>=3.10",
+        "tensorboard>=2.20",
     ],
     extras_require={
         "cpu": [TF_CPU],

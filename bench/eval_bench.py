@@ -2,13 +2,17 @@
 
     python bench/eval_bench.py                 # 1,000 maps, V2, interval 0.01
     python bench/eval_bench.py --v1_maps=200 --fine_maps=50   # + V1, + 0.001
+    python bench/eval_bench.py --compare_paths  # + the numpy path (V2)
 
 Maps: random 14x14 uniform grids, cubic-upsampled to 224x224 and min-max
 normalised (the shape of real CAMs: several smooth blobs), with 1-3 random
 GT boxes each; everything seeded. The reference is
 `wsol_tf.evaluation.reference.ReferenceBoxEvaluator` (wsolevaluation's
 per-image, per-threshold `cv2.findContours` loop, verbatim); the fast path
-is `BoxEvaluator.accumulate_batch` with `--workers` threads. The script
+is `BoxEvaluator.accumulate_batch` with `--workers` threads (MaxBoxAccV2
+uses the C kernel `_fastboxes` when it is built, see
+`box_evaluator.FAST_PATH`; `--compare_paths` also times the pure numpy
+path, forced, on the same maps). The script
 asserts that both give identical per-threshold hit counts and identical
 `compute()` results, prints both wall times, CPU times (incl. worker
 processes) and their ratios, and writes
@@ -30,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from wsol_tf.evaluation import box_evaluator  # noqa: E402
 from wsol_tf.evaluation.box_evaluator import BoxEvaluator  # noqa: E402
 from wsol_tf.evaluation.box_evaluator import default_workers  # noqa: E402
 from wsol_tf.evaluation.reference import ReferenceBoxEvaluator  # noqa: E402
@@ -67,7 +72,32 @@ def _timed(fn):
     return time.perf_counter() - wall, _cpu_seconds() - cpu
 
 
-def run(num, size, interval, multi_contour, workers, seed):
+def _same(ev, ref_counts, ref_result):
+    """Identical hit counts, identical compute() (vs the reference)."""
+    result = ev.compute()
+    same_result = [result[t] for t in (30, 50, 70)] == [
+        float(v) for v in ref_result
+    ] and result["mean"] == float(np.average(ref_result))
+    return bool(np.array_equal(ref_counts, ev.num_correct)), same_result
+
+
+def _numpy_path(maps, boxes, interval, multi_contour, workers):
+    """Times BoxEvaluator with the numpy multi-contour path forced."""
+    saved = box_evaluator.FAST_PATH
+    box_evaluator.FAST_PATH = "numpy"
+    try:
+        ev = BoxEvaluator(
+            cam_curve_interval=interval,
+            multi_contour_eval=multi_contour,
+            num_workers=workers,
+        )
+        wall, cpu = _timed(lambda: ev.accumulate_batch(maps, boxes))
+    finally:
+        box_evaluator.FAST_PATH = saved
+    return ev, wall, cpu
+
+
+def run(num, size, interval, multi_contour, workers, seed, paths=False):
     maps, boxes = realistic_maps(num, size, seed)
     ref = ReferenceBoxEvaluator(
         cam_curve_interval=interval, multi_contour_eval=multi_contour
@@ -86,12 +116,22 @@ def run(num, size, interval, multi_contour, workers, seed):
     ref_wall, ref_cpu = _timed(reference_loop)
     fast_wall, fast_cpu = _timed(lambda: fast.accumulate_batch(maps, boxes))
     ref_counts = np.stack([ref.num_correct[t] for t in (30, 50, 70)])
-    same_counts = bool(np.array_equal(ref_counts, fast.num_correct))
     ref_result = ref.compute()
     fast_result = fast.compute()
-    same_result = [fast_result[t] for t in (30, 50, 70)] == [
-        float(v) for v in ref_result
-    ] and fast_result["mean"] == float(np.average(ref_result))
+    same_counts, same_result = _same(fast, ref_counts, ref_result)
+    extra = {}
+    if paths and multi_contour:
+        ev, wall, cpu = _numpy_path(maps, boxes, interval, True, workers)
+        same = _same(ev, ref_counts, ref_result)
+        extra = {
+            "numpy_path_seconds": wall,
+            "numpy_path_cpu_seconds": cpu,
+            "numpy_path_ratio": ref_wall / wall,
+            "numpy_path_cpu_ratio": ref_cpu / cpu,
+            "numpy_path_identical": same[0] and same[1],
+        }
+        same_counts = same_counts and same[0]
+        same_result = same_result and same[1]
     return {
         "num_maps": num,
         "map_size": size,
@@ -99,6 +139,7 @@ def run(num, size, interval, multi_contour, workers, seed):
         "multi_contour_eval": multi_contour,
         "workers": workers,
         "parallel": fast.parallel,
+        "fast_path": box_evaluator.FAST_PATH if multi_contour else "opencv",
         "reference_seconds": ref_wall,
         "fast_seconds": fast_wall,
         "ratio": ref_wall / fast_wall,
@@ -109,6 +150,7 @@ def run(num, size, interval, multi_contour, workers, seed):
         "identical_hit_counts": same_counts,
         "identical_compute": same_result,
         "maxboxacc": {str(k): v for k, v in fast_result.items()},
+        **extra,
     }
 
 
@@ -118,6 +160,15 @@ def _report(r):
         if r["multi_contour_eval"]
         else ("V1 (largest contour)")
     )
+    numpy_row = ""
+    if "numpy_path_seconds" in r:
+        numpy_row = (
+            f"  numpy path     : {r['numpy_path_seconds']:8.2f} s wall "
+            f"{r['numpy_path_cpu_seconds']:8.2f} s CPU "
+            f"({r['numpy_path_ratio']:.1f}x wall "
+            f"{r['numpy_path_cpu_ratio']:.1f}x CPU, identical: "
+            f"{r['numpy_path_identical']})\n"
+        )
     return (
         f"{name}: {r['num_maps']} maps {r['map_size']}x{r['map_size']}, "
         f"interval {r['cam_curve_interval']}, {r['workers']} worker(s), "
@@ -125,7 +176,8 @@ def _report(r):
         f"  reference loop : {r['reference_seconds']:8.2f} s wall "
         f"{r['reference_cpu_seconds']:8.2f} s CPU\n"
         f"  BoxEvaluator   : {r['fast_seconds']:8.2f} s wall "
-        f"{r['fast_cpu_seconds']:8.2f} s CPU\n"
+        f"{r['fast_cpu_seconds']:8.2f} s CPU ({r['fast_path']} path)\n"
+        f"{numpy_row}"
         f"  ratio          : {r['ratio']:8.1f}x wall "
         f"{r['cpu_ratio']:8.1f}x CPU\n"
         "  identical per-threshold hit counts: "
@@ -149,6 +201,11 @@ def main():
         default=0,
         help="also time MaxBoxAccV2 at interval 0.001 on this many maps",
     )
+    parser.add_argument(
+        "--compare_paths",
+        action="store_true",
+        help="also time the numpy MaxBoxAccV2 path (C kernel disabled)",
+    )
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="")
@@ -161,7 +218,15 @@ def main():
         runs.append((args.fine_maps, 0.001, True))
     results = []
     for num, interval, multi in runs:
-        r = run(num, args.size, interval, multi, args.workers, args.seed)
+        r = run(
+            num,
+            args.size,
+            interval,
+            multi,
+            args.workers,
+            args.seed,
+            args.compare_paths,
+        )
         results.append(r)
         print(_report(r), flush=True)
     ok = all(

@@ -13,6 +13,21 @@ from wsol_tf.evaluation.cam_to_boxes import levels_table
 from wsol_tf.evaluation.cam_to_boxes import multi_contour_boxes
 from wsol_tf.evaluation.cam_to_boxes import to_uint8
 
+try:  # optional C kernel (setup.py builds it when a compiler is available)
+    from wsol_tf.evaluation import _fastboxes
+except ImportError:  # pragma: no cover (no compiler at install time)
+    _fastboxes = None
+
+# Multi-contour (MaxBoxAccV2) search in use: "c" (the `_fastboxes` union-find
+# kernel) or "numpy" (`cam_to_boxes.multi_contour_boxes`); both give the same
+# results. Set it to "numpy" (or the environment variable
+# WSOL_TF_NO_C_EXTENSION=1 before import) to force the numpy path.
+FAST_PATH = (
+    "c"
+    if _fastboxes is not None and not os.environ.get("WSOL_TF_NO_C_EXTENSION")
+    else "numpy"
+)
+
 
 def default_workers():
     """Number of CPU cores this process may use."""
@@ -22,12 +37,27 @@ def default_workers():
         return max(1, os.cpu_count() or 1)
 
 
-def _chunk_best_iou(s8, thresholds, gt, gt_valid, multi_contour, sl):
+def _chunk_best_iou(maps, thresholds, gt, gt_valid, multi_contour, path, sl):
     """Best IoU [n, T] of the maps `sl` at every CAM threshold."""
-    s8, gt, gt_valid = s8[sl], gt[sl], gt_valid[sl]
+    maps, gt, gt_valid = maps[sl], gt[sl], gt_valid[sl]
+    # uint8 maps per chunk, in the worker: small reused buffers, in parallel.
+    s8 = np.empty(maps.shape, np.uint8)
+    for i, scoremap in enumerate(maps):  # small temporaries
+        s8[i] = to_uint8(scoremap)
     levels, n_levels, index = levels_table(
         thresholds, s8.reshape(len(s8), -1).max(axis=1)
     )
+    if multi_contour and path == "c":
+        best = np.full(levels.shape, -1.0)
+        _fastboxes.best_iou(  # releases the GIL: threads run in parallel
+            s8,
+            levels,
+            np.ascontiguousarray(n_levels),
+            np.ascontiguousarray(gt),
+            np.ascontiguousarray(gt_valid),
+            best,
+        )
+        return np.take_along_axis(best, index, axis=1)
     search = multi_contour_boxes if multi_contour else largest_contour_boxes
     boxes, image, level = search(s8, levels, n_levels)
     best = box_ops.best_iou_per_level(
@@ -50,8 +80,10 @@ class BoxEvaluator:
 
     The multi-contour boxes of all thresholds come from one pass over the
     map's component trees instead of one `cv2.findContours` per threshold
-    (see `cam_to_boxes.py`); V1 calls `cv2.findContours` once per distinct
-    integer threshold. Batches are split over `num_workers` threads.
+    (see `cam_to_boxes.py`; the optional C kernel `_fastboxes`, used when
+    built, does it with two union-finds, see `FAST_PATH`); V1 calls
+    `cv2.findContours` once per distinct integer threshold. Batches are
+    split over `num_workers` threads or processes.
 
     Args:
         iou_thresholds: IoU thresholds in percent.
@@ -60,9 +92,9 @@ class BoxEvaluator:
         num_workers: parallel workers for `accumulate_batch`; None = the
             CPU cores available.
         chunk_size: maps per work item.
-        parallel: "auto" (forked worker processes unless TensorFlow /
-            PyTorch / JAX is imported, then threads), "process" or
-            "thread".
+        parallel: "auto" (threads for the C kernel; otherwise forked
+            worker processes unless TensorFlow / PyTorch / JAX is
+            imported, then threads), "process" or "thread".
         cam_thresholds: optional explicit ascending CAM thresholds in
             [0, 1) replacing the grid (e.g. `[0.2]` for a fixed threshold).
 
@@ -193,14 +225,16 @@ class BoxEvaluator:
         for i, b in enumerate(boxes):
             gt[i, : len(b)] = b
             valid[i, : len(b)] = True
-        s8 = np.empty(scoremaps.shape, np.uint8)
-        for i, scoremap in enumerate(scoremaps):  # small temporaries
-            s8[i] = to_uint8(scoremap)
         step = self.chunk_size
         jobs = [slice(i, min(i + step, n)) for i in range(0, n, step)]
-        args = (s8, self.cam_thresholds, gt, valid, self.multi_contour_eval)
+        path = "c" if FAST_PATH == "c" and _fastboxes is not None else "numpy"
+        multi = self.multi_contour_eval
+        args = (scoremaps, self.cam_thresholds, gt, valid, multi, path)
+        mode = self.parallel
+        if multi and path == "c" and mode == "auto":
+            mode = "thread"  # the C kernel runs without the GIL
         parts = parallel_map(
-            _chunk_best_iou, args, jobs, self.num_workers, self.parallel
+            _chunk_best_iou, args, jobs, self.num_workers, mode
         )
         best = np.concatenate(parts)
         hits = best[:, None, :] >= (
