@@ -39,6 +39,7 @@ def main(argv):
     common_flags.quiet_logging()
     from wsol_tf import training
     from wsol_tf.data import build_dataset
+    from wsol_tf.data import name_undecodable_images
     from wsol_tf.evaluation.runner import evaluate_model
 
     try:
@@ -50,7 +51,11 @@ def main(argv):
         dataset = build_dataset(config.data, split, training=False)
     except (ValueError, OSError) as e:
         sys.exit(f"ERROR: {e}")
-    metrics = evaluate_model(model, dataset, config.eval)
+    try:
+        with name_undecodable_images(config.data, [split]):
+            metrics = evaluate_model(model, dataset, config.eval)
+    except ValueError as e:
+        sys.exit(f"ERROR: {e}")
     output = OUTPUT.value
     if not output:
         run_dir = os.path.dirname(os.path.dirname(keras_path))

@@ -35,6 +35,7 @@ from wsol_tf import distribute
 from wsol_tf import visualization
 from wsol_tf.callbacks import LocalizationMetricsCallback
 from wsol_tf.data import build_dataset
+from wsol_tf.data import name_undecodable_images
 from wsol_tf.data import resolve_dataset
 from wsol_tf.evaluation.runner import evaluate_model
 from wsol_tf.export import export_saved_model
@@ -455,7 +456,8 @@ def run_training(config, *, callbacks=(), verbose="auto"):
     if train.strategy == "multi_worker":
         _patch_for_multi_worker(model)
     cbs = _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose)
-    with strategy.scope():
+    splits = (data.train_split, data.val_split, data.test_split)
+    with name_undecodable_images(data, splits), strategy.scope():
         history = model.fit(
             train_ds,
             epochs=train.epochs,
@@ -467,7 +469,8 @@ def run_training(config, *, callbacks=(), verbose="auto"):
     if train.strategy == "multi_worker":
         model._distribute_strategy = strategy
         del model.train_step
-    final = finish(model, config, write_outputs=chief)
+    with name_undecodable_images(data, splits):
+        final = finish(model, config, write_outputs=chief)
     return model, history, final
 
 

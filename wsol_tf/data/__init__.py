@@ -2,6 +2,7 @@
 
 from wsol_tf.data.box_ops import PAD_VALUE  # noqa: F401
 from wsol_tf.data.box_ops import rescale_boxes  # noqa: F401
+from wsol_tf.data.diagnose import name_undecodable_images  # noqa: F401
 from wsol_tf.data.image_ops import denormalize_images  # noqa: F401
 from wsol_tf.data.image_ops import normalize_images  # noqa: F401
 from wsol_tf.data.metadata import MetadataError  # noqa: F401
