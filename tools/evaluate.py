@@ -38,19 +38,12 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     common_flags.quiet_logging()
     from wsol_tf import training
-    from wsol_tf.data import build_dataset
     from wsol_tf.data import name_undecodable_images
     from wsol_tf.evaluation.runner import evaluate_model
 
-    try:
-        model, config, keras_path = common_flags.load_trained(
-            common_flags.MODEL_PATH.value, common_flags.CHECKPOINT.value
-        )
-        config = training.resolve_experiment(config)
-        split = common_flags.SPLIT.value
-        dataset = build_dataset(config.data, split, training=False)
-    except (ValueError, OSError) as e:
-        sys.exit(f"ERROR: {e}")
+    model, config, keras_path, run_dir, split, dataset = (
+        common_flags.load_trained_split()
+    )
     try:
         with name_undecodable_images(config.data, [split]):
             metrics = evaluate_model(model, dataset, config.eval)
@@ -58,9 +51,6 @@ def main(argv):
         sys.exit(f"ERROR: {e}")
     output = OUTPUT.value
     if not output:
-        run_dir = os.path.dirname(os.path.dirname(keras_path))
-        if os.path.basename(os.path.dirname(keras_path)) != "checkpoints":
-            run_dir = os.path.dirname(keras_path)
         output = os.path.join(run_dir, f"eval_{split}.json")
     report = {
         "model": os.path.abspath(keras_path),

@@ -65,9 +65,7 @@ def main(argv):
         )
     except (ValueError, OSError) as e:
         sys.exit(f"ERROR: {e}")
-    run_dir = os.path.dirname(keras_path)
-    if os.path.basename(run_dir) == "checkpoints":
-        run_dir = os.path.dirname(run_dir)
+    run_dir = common_flags.run_dir_of(keras_path)
     export_dir = EXPORT_DIR.value or os.path.join(run_dir, "saved_model")
     size = EXPORT_IMAGE_SIZE.value or config.data.eval_image_size
     threshold = common_flags.CAM_THRESHOLD.value

@@ -39,22 +39,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     common_flags.quiet_logging()
-    from wsol_tf import training
     from wsol_tf import visualization
-    from wsol_tf.data import build_dataset
 
-    try:
-        model, config, keras_path = common_flags.load_trained(
-            common_flags.MODEL_PATH.value, common_flags.CHECKPOINT.value
-        )
-        config = training.resolve_experiment(config)
-        split = common_flags.SPLIT.value
-        dataset = build_dataset(config.data, split, training=False)
-    except (ValueError, OSError) as e:
-        sys.exit(f"ERROR: {e}")
-    run_dir = os.path.dirname(keras_path)
-    if os.path.basename(run_dir) == "checkpoints":
-        run_dir = os.path.dirname(run_dir)
+    model, config, keras_path, run_dir, split, dataset = (
+        common_flags.load_trained_split()
+    )
     output_dir = OUTPUT_DIR.value or os.path.join(run_dir, "visualizations")
     result = visualization.visualize_split(
         model,

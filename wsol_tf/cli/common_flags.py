@@ -434,3 +434,36 @@ def load_trained(model_path, checkpoint="last", flag_values=None):
 
     model = keras.saving.load_model(keras_path, safe_mode=True)
     return model, config, keras_path
+
+
+def run_dir_of(keras_path):
+    """The training model_dir of `.../checkpoints/x.keras`, else its folder."""
+    run_dir = os.path.dirname(keras_path)
+    if os.path.basename(run_dir) == "checkpoints":
+        run_dir = os.path.dirname(run_dir)
+    return run_dir
+
+
+def load_trained_split():
+    """Model, resolved config, run dir and eval dataset from the flags.
+
+    Shared by tools/evaluate.py and tools/visualize.py: loads
+    `--model_path` / `--checkpoint`, resolves the dataset and builds the
+    eval pipeline of `--split`. Exits with a one-line error on bad input.
+
+    Returns:
+        `(model, config, keras_path, run_dir, split, dataset)`.
+    """
+    from wsol_tf import training
+    from wsol_tf.data import build_dataset
+
+    try:
+        model, config, keras_path = load_trained(
+            MODEL_PATH.value, CHECKPOINT.value
+        )
+        config = training.resolve_experiment(config)
+        split = SPLIT.value
+        dataset = build_dataset(config.data, split, training=False)
+    except (ValueError, OSError) as e:
+        sys.exit(f"ERROR: {e}")
+    return model, config, keras_path, run_dir_of(keras_path), split, dataset
