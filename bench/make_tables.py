@@ -1,0 +1,509 @@
+"""Markdown tables of the bench results, generated from their JSON files.
+
+    python bench/make_tables.py          # rewrite bench/README.md sections
+                                         # and the top-level README.md
+
+Every bench script writes `bench/results/<kind>_<date>.json` (raw numbers,
+the command, the machine and the library versions) and the matching `.md`.
+This module turns a JSON file into markdown (no figure is typed by hand)
+and replaces the section `<!-- BEGIN <kind> -->` ... `<!-- END <kind> -->`
+of `bench/README.md` with the newest result of each kind. The scripts
+import its helpers (`machine_info`, `write_json`, `mean_std`, ...).
+"""
+
+import datetime
+import glob
+import json
+import os
+import platform
+import sys
+import uuid
+
+import numpy as np
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(BENCH_DIR, "results")
+README = os.path.join(BENCH_DIR, "README.md")
+SNIPPET = os.path.join(os.path.dirname(BENCH_DIR), "README.md")
+KINDS = ("quality", "train_cost", "eval_cost")
+
+
+def now_utc():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def machine_info():
+    """CPU model, core count, Python / TF / Keras versions, date (UTC)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "date_utc": now_utc().strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python " + " ".join(sys.argv),
+        "loadavg_at_start": list(os.getloadavg()),
+    }
+    try:
+        import keras
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+        info["keras"] = keras.__version__
+        gpus = tf.config.list_physical_devices("GPU")
+        info["gpus"] = [d.name for d in gpus]
+    except ImportError:  # pragma: no cover
+        pass
+    return info
+
+
+def _default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Not JSON serializable: {type(value).__name__}")
+
+
+def write_text(path, text):
+    """Writes `text` atomically (temp file in the same dir + rename)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path, obj):
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_default)
+    write_text(path, text)
+
+
+def result_path(kind, ext, date=None):
+    date = date or now_utc().strftime("%Y-%m-%d")
+    return os.path.join(RESULTS_DIR, f"{kind}_{date}.{ext}")
+
+
+def latest(kind):
+    """Newest `bench/results/<kind>_*.json`, or None."""
+    paths = sorted(glob.glob(os.path.join(RESULTS_DIR, f"{kind}_2*.json")))
+    return paths[-1] if paths else None
+
+
+def mean_std(values, scale=1.0, digits=2):
+    """`"m ± s"` (sample std, ddof=1) of the finite values; "n/a" if none."""
+    vals = [float(v) * scale for v in values if v is not None]
+    vals = [v for v in vals if np.isfinite(v)]
+    if not vals:
+        return "n/a"
+    m = np.mean(vals)
+    if len(vals) == 1:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} ± {np.std(vals, ddof=1):.{digits}f}"
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def provenance(meta):
+    gpus = meta.get("gpus") or []
+    device = ", ".join(gpus) if gpus else "no GPU"
+    return (
+        f"Command: `{meta.get('command', '?')}`  \n"
+        f"Machine: {meta.get('cpu', '?')}, {meta.get('cpu_count', '?')} "
+        f"CPU cores, {device}; TensorFlow {meta.get('tensorflow', '?')}, "
+        f"Keras {meta.get('keras', '?')}, Python {meta.get('python', '?')}; "
+        f"{meta.get('date_utc', '?')}. Load average (1 min) at start / end: "
+        f"{_load(meta, 'loadavg_at_start')} / {_load(meta, 'loadavg_at_end')}"
+        " (the machine was shared with other jobs when above the core count)."
+    )
+
+
+def _load(meta, key):
+    value = meta.get(key)
+    return f"{value[0]:.1f}" if value else "?"
+
+
+def finish_meta(meta):
+    """Records the load average at the end of a run."""
+    meta["loadavg_at_end"] = list(os.getloadavg())
+    return meta
+
+
+# Row labels of quality_bench.ROWS (kept here so that the tables can be
+# generated without importing the scripts and their absl flags).
+ROW_LABELS = {
+    "cam": "CAM",
+    "adl": "ADL",
+    "icl_triplet": "ICL (triplet)",
+    "icl_ntxent": "ICL (NT-Xent)",
+    "icl_no_nonlocal": "ICL triplet, no non-local",
+    "icl_no_ca": "ICL triplet, no L_ca",
+    "icl_no_fc": "ICL triplet, no L_fc",
+    "icl_no_bgdrop": "ICL triplet, no background drop",
+}
+
+METRICS = (
+    ("maxboxacc_30", "BoxAccV2@0.3"),
+    ("maxboxacc_50", "@0.5"),
+    ("maxboxacc_70", "@0.7"),
+    ("maxboxaccv2", "MaxBoxAccV2"),
+    ("gt_known_loc", "GT-known Loc"),
+    ("top1_loc", "Top-1 Loc"),
+    ("top1_cls", "Top-1 Cls"),
+    ("pxap", "PxAP"),
+)
+DIAGNOSTICS = (("valid_fraction", "valid_fraction"), ("ca_loss", "L_ca"))
+
+
+def quality_markdown(result):
+    """Tables of one quality JSON result (mean ± std over the seeds)."""
+    settings = result["settings"]
+    runs = result["runs"]
+    header = ["Method", "seeds"] + [label for _, label in METRICS]
+    header += [label for _, label in DIAGNOSTICS] + ["s/run"]
+    table = []
+    for row in settings["rows"]:
+        rr = [r for r in runs if r["row"] == row]
+        if not rr:
+            continue
+        cells = [ROW_LABELS.get(row, row), str(len(rr))]
+        for key, _ in METRICS:
+            values = [r["metrics"].get(key) for r in rr]
+            cells.append(_cell(values))
+        for key, _ in DIAGNOSTICS:
+            values = [r["train_logs"].get(key) for r in rr]
+            cells.append(mean_std_raw(values))
+        seconds = [r["train_seconds"] + r["eval_seconds"] for r in rr]
+        cells.append(f"{np.mean(seconds):.0f}")
+        table.append(cells)
+    for name, metrics in (result.get("baselines") or {}).items():
+        label = {"center_gaussian": "Centre Gaussian baseline (no model)"}.get(
+            name, name
+        )
+        cells = [label, "-"] + [_cell([metrics.get(k)]) for k, _ in METRICS]
+        cells += ["n/a"] * len(DIAGNOSTICS) + ["n/a"]
+        table.insert(0, cells)
+    pre = result.get("pretrain") or {}
+    if pre.get("metrics"):
+        cells = ["CAM pre-trained only (start of every row)", "1"]
+        cells += [_cell([pre["metrics"].get(k)]) for k, _ in METRICS]
+        cells += ["n/a"] * len(DIAGNOSTICS)
+        cells.append(f"{pre['seconds']:.0f}" if "seconds" in pre else "n/a")
+        table.insert(0, cells)
+    done = len(runs)
+    total = len(settings["rows"]) * settings["seeds"]
+    status = (
+        ""
+        if done == total
+        else (f"\n\n**Partial: {done} of {total} runs finished.**")
+    )
+    text = [
+        "Test split of the embedded synthetic dataset, "
+        f"{settings['architecture']}: backbone pre-trained once as a CAM "
+        f"model from scratch ({settings['pretrain_steps']} Adam steps, lr "
+        f"{settings['pretrain_learning_rate']}), then every row fine-tuned "
+        f"{settings['steps']} steps of batch {settings['batch_size']} at "
+        f"{settings['image_size']} px, {settings['precision']}, SGD Nesterov "
+        f"lr {settings['learning_rate']} (cosine, x"
+        f"{settings['lr_classifier_ratio']} on new layers), "
+        f"{settings['train_per_class']} train / "
+        f"{settings['test_per_class']} test images per class. MaxBoxAccV2 "
+        f"(cam_curve_interval {settings['cam_curve_interval']}), GT-known / "
+        "Top-1 Loc (IoU 0.5, optimal threshold), Top-1 Cls and PxAP in %, "
+        "mean ± std over seeds; valid_fraction and L_ca: last training "
+        "epoch (ICL rows).",
+        "",
+        f"ICL settings of every ICL row: `{json.dumps(settings['icl_base'])}`",
+        "",
+        md_table(header, table) + status,
+        "",
+        provenance(result["meta"]),
+    ]
+    return "\n".join(text)
+
+
+def _cell(values):
+    # evaluate_model reports percentages.
+    return mean_std(values, digits=1)
+
+
+def mean_std_raw(values):
+    return mean_std(values, digits=3)
+
+
+def _num(value, digits):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def diagnosis_markdown(result):
+    d = result["diagnosis"]
+    lines = [
+        "Attention maps and L_ca on one batch of 32 training images "
+        "(inference mode, 'defaults' = ModelConfig defaults, bg_threshold "
+        f"0.2; 'bench' = ICL_BASE {json.dumps(result['icl_base'])}). "
+        "Distances and violated triplets (positive hinge, margin 1, "
+        "unnormalised z) over the valid samples only.",
+        "",
+    ]
+    header = ["State", "Position", "map", "max(A) <= 0", "min/max (median)"]
+    header += [f"bg non-empty @ {g}" for g in d["gammas"]]
+    rows = []
+    for state, entry in d["states"].items():
+        for p, v in entry["defaults"]["positions"].items():
+            rows.append(
+                [
+                    state,
+                    p,
+                    "x".join(map(str, v["map_size"])),
+                    f"{v['max_le_0']:.2f}",
+                    f"{v['median_min_over_max']:.2f}",
+                ]
+                + [f"{x:.2f}" for x in v["nonempty_bg"]]
+            )
+    lines += [md_table(header, rows), ""]
+    header = [
+        "State",
+        "Settings",
+        "Position",
+        "valid_fraction",
+        "median d(dfg, fg)",
+        "median d(dfg, bg)",
+        "triplets violated",
+        "triplet",
+        "triplet (L2-norm z)",
+        "NT-Xent",
+    ]
+    rows = []
+    for state, entry in d["states"].items():
+        for name, e in entry.items():
+            for p, v in e["positions"].items():
+                rows.append(
+                    [
+                        state,
+                        name,
+                        p,
+                        f"{v['valid_fraction']:.2f}",
+                        _num(v["d_dfg_fg"], 3),
+                        _num(v["d_dfg_bg"], 3),
+                        _num(v.get("triplet_violated"), 2),
+                        f"{v['triplet']:.4f}",
+                        f"{v['triplet_normalized']:.4f}",
+                        f"{v['nt_xent']:.4f}",
+                    ]
+                )
+    lines += [md_table(header, rows), "", provenance(result["meta"])]
+    return "\n".join(lines)
+
+
+def _fastest(run):
+    """Fastest timed step of a run (robust to load spikes of other jobs)."""
+    return min(run.get("step_seconds_all") or [run["step_seconds"]])
+
+
+def train_cost_markdown(result):
+    settings, runs = result["settings"], result["runs"]
+    batch = settings["batch_size"]
+    ok = [r for r in runs if "error" not in r]
+    by = {(r["architecture"], r["precision"], r["method"]): r for r in ok}
+    gpu = any("peak_gpu_mib" in r for r in ok)
+    header = ["Backbone", "Precision", "Method", "params (M)"]
+    header += ["images/s (fastest step)"]
+    header += ["s/step fastest", "s/step median"]
+    header += ["peak RSS (MiB)"] + (["peak GPU (MiB)"] if gpu else [])
+    header += ["fastest / CAM", "median / CAM"]
+    rows = []
+    for r in ok:
+        cam = by.get((r["architecture"], r["precision"], "cam"))
+        ratios = ["n/a", "n/a"]
+        if cam:
+            ratios = [
+                f"{_fastest(r) / _fastest(cam):.2f}x",
+                f"{r['step_seconds'] / cam['step_seconds']:.2f}x",
+            ]
+        cells = [
+            r["architecture"],
+            r["precision"],
+            r["method"].upper(),
+            f"{r['params'] / 1e6:.1f}",
+            f"{batch / _fastest(r):.2f}",
+            f"{_fastest(r):.3f}",
+            f"{r['step_seconds']:.3f}",
+            f"{r['peak_rss_mib']:.0f}",
+        ]
+        if gpu:
+            cells.append(f"{r.get('peak_gpu_mib', float('nan')):.0f}")
+        rows.append(cells + ratios)
+    overhead = []
+    for arch in settings["architectures"]:
+        for prec in settings["precisions"]:
+            cam = by.get((arch, prec, "cam"))
+            icl = by.get((arch, prec, "icl"))
+            if cam and icl:
+                fast = _fastest(icl) / _fastest(cam)
+                median = icl["step_seconds"] / cam["step_seconds"]
+                verdict = "yes" if fast < 1.3 else "no"
+                overhead.append(
+                    [arch, prec, f"{fast:.2f}x", f"{median:.2f}x", verdict]
+                )
+    failed = [r for r in runs if "error" in r]
+    text = [
+        f"One training step (forward + backward + SGD update, "
+        f"`WSOLModel.train_step`), {settings['image_size']} px, batch "
+        f"{settings['batch_size']}, {settings['num_classes']} classes; "
+        f"{settings['steps']} timed steps after "
+        f"{settings['warmup']} warm-up steps; each configuration in a fresh "
+        "process (peak RSS = its `ru_maxrss`)"
+        + (
+            f"; {settings['repeats']} round-robin passes over all "
+            "configurations, the fastest pass kept (passes' s/step in the "
+            "JSON)."
+            if settings.get("repeats", 1) > 1
+            else "."
+        ),
+        "",
+        md_table(header, rows),
+        "",
+        "ICL overhead over CAM (step time, same run; goal < 1.3x):",
+        "",
+        md_table(
+            [
+                "Backbone",
+                "Precision",
+                "ICL / CAM (fastest steps)",
+                "ICL / CAM (median steps)",
+                "< 1.3x (fastest)",
+            ],
+            overhead,
+        ),
+    ]
+    if failed:
+        text += ["", "Failed configurations:"]
+        text += [
+            f"- {r['architecture']} {r['precision']} {r['method']}: "
+            f"`{r['error'].strip().splitlines()[-1]}`"
+            for r in failed
+        ]
+    text += ["", provenance(result["meta"])]
+    return "\n".join(text)
+
+
+def eval_cost_markdown(result):
+    settings = result["settings"]
+    text = []
+    ev = result.get("eval_bench") or {}
+    text.append("**Evaluator: fast vs. reference** (`bench/eval_bench.py`):")
+    text.append("")
+    if "error" in ev:
+        text.append(f"not run: {ev['error']}")
+    elif ev:
+        text.append("```")
+        text.append(ev.get("stdout", "").strip()[-3000:])
+        text.append("```")
+    text.append("")
+    rows = []
+    for r in result["callback"]:
+        if "error" in r:
+            error = "error: " + r["error"][-200:]
+            rows.append([r["image_size"], error] + [""] * 5)
+            continue
+        rows.append(
+            [
+                f"{r['architecture']} {r['method'].upper()} "
+                f"{r['image_size']} px",
+                f"{r['train_images']} / {r['val_images']}",
+                f"{r['train_step_seconds']:.3f} x {r['train_steps_per_epoch']}",
+                f"{r['train_epoch_seconds']:.1f}",
+                f"{r['callback_seconds']:.2f}",
+                f"{100 * r['callback_over_epoch']:.1f}%",
+            ]
+        )
+    text.append(
+        "**LocalizationMetricsCallback per epoch** (val split of the "
+        "synthetic dataset, cam_curve_interval "
+        f"{settings['cam_curve_interval']}"
+        f"; training batch {settings['batch_size']}, epoch = measured step "
+        "time x steps per epoch):"
+    )
+    text.append("")
+    text.append(
+        md_table(
+            [
+                "Model",
+                "train / val images",
+                "s/step x steps",
+                "train epoch (s)",
+                "callback (s)",
+                "callback / epoch",
+            ],
+            rows,
+        )
+    )
+    text += ["", provenance(result["meta"])]
+    return "\n".join(text)
+
+
+def _markdown(kind, path):
+    with open(path) as f:
+        result = json.load(f)
+    return {
+        "train_cost_rerun": train_cost_markdown,
+        "quality": quality_markdown,
+        "icl_diagnosis": diagnosis_markdown,
+        "train_cost": train_cost_markdown,
+        "eval_cost": eval_cost_markdown,
+    }[kind](result)
+
+
+def replace_section(text, kind, body):
+    begin, end = f"<!-- BEGIN {kind} -->", f"<!-- END {kind} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    if begin in text and end in text:
+        head = text.split(begin, 1)[0]
+        tail = text.split(end, 1)[1]
+        return head + block + tail
+    return text.rstrip() + "\n\n" + block + "\n"
+
+
+def update_readme(kinds=KINDS + ("icl_diagnosis", "train_cost_rerun")):
+    """Writes the newest result of each kind into the README sections.
+
+    Both `bench/README.md` and the top-level `README.md` get the sections they have markers for.
+    """
+    for target in (README, SNIPPET):
+        if not os.path.exists(target):
+            continue
+        text = open(target).read()
+        for kind in kinds:
+            path = latest(kind)
+            if path is None or f"<!-- BEGIN {kind} -->" not in text:
+                continue
+            body = _markdown(kind, path)
+            body += (
+                f"\n\n(Generated from `bench/results/"
+                f"{os.path.basename(path)}`.)"
+            )
+            text = replace_section(text, kind, body)
+        write_text(target, text)
+
+
+def main():
+    update_readme()
+    print(f"Wrote {README}")
+
+
+if __name__ == "__main__":
+    main()
