@@ -24,7 +24,7 @@ import numpy as np
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
 README = os.path.join(BENCH_DIR, "README.md")
-SNIPPET = os.path.join(os.path.dirname(BENCH_DIR), "README.md")
+TOP_README = os.path.join(os.path.dirname(BENCH_DIR), "README.md")
 KINDS = ("quality", "train_cost", "eval_cost")
 
 
@@ -481,9 +481,10 @@ def replace_section(text, kind, body):
 def update_readme(kinds=KINDS + ("icl_diagnosis", "train_cost_rerun")):
     """Writes the newest result of each kind into the README sections.
 
-    Both `bench/README.md` and the top-level `README.md` get the sections they have markers for.
+    Both `bench/README.md` and the top-level `README.md` get the sections
+    they have markers for.
     """
-    for target in (README, SNIPPET):
+    for target in (README, TOP_README):
         if not os.path.exists(target):
             continue
         text = open(target).read()
