@@ -162,21 +162,11 @@ def callback_cost(size):
     }
 
 
-def _write(result, path):
-    make_tables.finish_meta(result["meta"])
-    make_tables.write_json(path, result)
-    make_tables.write_text(
-        path[: -len(".json")] + ".md", make_tables.eval_cost_markdown(result)
-    )
-
-
 def main(argv):
     del argv
     path = _OUTPUT.value or make_tables.result_path("eval_cost", "json")
     if _WRITE_README.value:
-        with open(path) as f:
-            print(make_tables.eval_cost_markdown(json.load(f)))
-        make_tables.update_readme(("eval_cost",))
+        make_tables.show_and_update_readme("eval_cost", path)
         return
     settings = {
         "image_sizes": [int(s) for s in _SIZES.value],
@@ -191,8 +181,8 @@ def main(argv):
     result["callback"] = []
     for size in settings["image_sizes"]:
         result["callback"].append(callback_cost(size))
-        _write(result, path)
-    _write(result, path)
+        make_tables.save_result("eval_cost", result, path)
+    make_tables.save_result("eval_cost", result, path)
     print(make_tables.eval_cost_markdown(result))
     print(f"Wrote {path}")
 

@@ -456,16 +456,31 @@ def eval_cost_markdown(result):
     return "\n".join(text)
 
 
+MARKDOWN = {
+    "train_cost_rerun": train_cost_markdown,
+    "quality": quality_markdown,
+    "icl_diagnosis": diagnosis_markdown,
+    "train_cost": train_cost_markdown,
+    "eval_cost": eval_cost_markdown,
+}
+
+
 def _markdown(kind, path):
     with open(path) as f:
-        result = json.load(f)
-    return {
-        "train_cost_rerun": train_cost_markdown,
-        "quality": quality_markdown,
-        "icl_diagnosis": diagnosis_markdown,
-        "train_cost": train_cost_markdown,
-        "eval_cost": eval_cost_markdown,
-    }[kind](result)
+        return MARKDOWN[kind](json.load(f))
+
+
+def save_result(kind, result, path):
+    """Writes a run's JSON (with its end-of-run meta) and its markdown."""
+    finish_meta(result["meta"])
+    write_json(path, result)
+    write_text(path[: -len(".json")] + ".md", MARKDOWN[kind](result))
+
+
+def show_and_update_readme(kind, path):
+    """`--write_readme`: prints the tables of `path`, refreshes READMEs."""
+    print(_markdown(kind, path))
+    update_readme((kind,))
 
 
 def replace_section(text, kind, body):

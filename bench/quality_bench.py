@@ -547,21 +547,11 @@ def diagnose(data, pretrained):
     return out
 
 
-def _write(result, path):
-    make_tables.finish_meta(result["meta"])
-    make_tables.write_json(path, result)
-    make_tables.write_text(
-        path[: -len(".json")] + ".md", make_tables.quality_markdown(result)
-    )
-
-
 def main(argv):
     del argv
     path = _OUTPUT.value or make_tables.result_path("quality", "json")
     if _WRITE_README.value:
-        with open(path) as f:
-            print(make_tables.quality_markdown(json.load(f)))
-        make_tables.update_readme(("quality",))
+        make_tables.show_and_update_readme("quality", path)
         return
     unknown = sorted(set(_ROWS.value) - set(ROWS))
     if unknown:
@@ -609,7 +599,7 @@ def main(argv):
     for run in result["runs"]:
         if "eval_error" in run:
             reevaluate(run, data, eval_config)
-            _write(result, path)
+            make_tables.save_result("quality", result, path)
     pretrained, info = None, None
     if _PRE_STEPS.value:
         pretrained, info = pretrained_weights(data)
@@ -631,7 +621,7 @@ def main(argv):
         result["baselines"] = {
             "center_gaussian": center_baseline(data, eval_config)
         }
-        _write(result, path)
+        make_tables.save_result("quality", result, path)
     done = {(r["row"], r["seed"]) for r in result["runs"]}
     # Seed-major order: a partial result has every row at the first seeds.
     for seed in range(_SEEDS.value):
@@ -640,7 +630,7 @@ def main(argv):
                 continue
             run = run_one(row, seed, data, eval_config, pretrained, path)
             result["runs"].append(run)
-            _write(result, path)
+            make_tables.save_result("quality", result, path)
             m = run["metrics"]
             print(
                 f"{row:16s} seed {seed}: MaxBoxAccV2 "
@@ -653,7 +643,7 @@ def main(argv):
                 ),
                 flush=True,
             )
-    _write(result, path)
+    make_tables.save_result("quality", result, path)
     print(make_tables.quality_markdown(result))
     print(f"Wrote {path}")
 

@@ -148,14 +148,6 @@ def _merge(best, run):
     return best
 
 
-def _write(result, path):
-    make_tables.finish_meta(result["meta"])
-    make_tables.write_json(path, result)
-    make_tables.write_text(
-        path[: -len(".json")] + ".md", make_tables.train_cost_markdown(result)
-    )
-
-
 def main(argv):
     del argv
     if _CHILD.value:
@@ -164,9 +156,7 @@ def main(argv):
         return
     path = _OUTPUT.value or make_tables.result_path("train_cost", "json")
     if _WRITE_README.value:
-        with open(path) as f:
-            print(make_tables.train_cost_markdown(json.load(f)))
-        make_tables.update_readme(("train_cost",))
+        make_tables.show_and_update_readme("train_cost", path)
         return
     settings = {
         "architectures": list(_ARCHS.value),
@@ -198,7 +188,7 @@ def main(argv):
             key = (arch, precision, method)
             runs[key] = _merge(runs.get(key), run)
             result["runs"] = [runs[k] for k in configs if k in runs]
-            _write(result, path)
+            make_tables.save_result("train_cost", result, path)
             if "error" in run:
                 print(f"{arch} {precision} {method}: FAILED", flush=True)
             else:
