@@ -1,6 +1,9 @@
 """Shared pytest setup: TensorFlow backend, seeds, --run_large."""
 
 import os
+import subprocess
+import sys
+import textwrap
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -35,3 +38,47 @@ def _seed_and_policy():
     keras.utils.set_random_seed(0)
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+LOADER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    loaded = tf.saved_model.load(sys.argv[1])
+    images = np.load(sys.argv[2])
+    out = loaded.serve(tf.constant(images))
+    low = loaded.localize(tf.constant(images), tf.constant(0.1, tf.float32))
+    assert not any(m.startswith("wsol_tf") for m in sys.modules)
+    sig = loaded.signatures["serving_default"].structured_input_signature
+    np.savez(sys.argv[3], low_boxes=low["boxes"].numpy(), sig=str(sig),
+             **{k: v.numpy() for k, v in out.items()})
+    """
+)
+
+
+def _load_in_fresh_process(export_dir, images, tmp_path):
+    """Serves `images` from a SavedModel in a new Python process that never
+    imports wsol_tf; returns the saved outputs (`serve` + `localize`)."""
+    np.save(tmp_path / "images.npy", images)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("PYTHONPATH", None)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOADER,
+            str(export_dir),
+            str(tmp_path / "images.npy"),
+            str(tmp_path / "out.npz"),
+        ],
+        check=True,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    return np.load(tmp_path / "out.npz")
+
+
+@pytest.fixture
+def load_in_fresh_process():
+    return _load_in_fresh_process

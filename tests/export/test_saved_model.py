@@ -2,9 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import cv2
 import keras
@@ -90,44 +87,9 @@ class TinyCamModel(keras.Model):
         return out["logits"], cams[..., 0]
 
 
-LOADER = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    loaded = tf.saved_model.load(sys.argv[1])
-    images = np.load(sys.argv[2])
-    out = loaded.serve(tf.constant(images))
-    low = loaded.localize(tf.constant(images), tf.constant(0.1, tf.float32))
-    assert not any(m.startswith("wsol_tf") for m in sys.modules)
-    sig = loaded.signatures["serving_default"].structured_input_signature
-    np.savez(sys.argv[3], low_boxes=low["boxes"].numpy(), sig=str(sig),
-             **{k: v.numpy() for k, v in out.items()})
-    """
-)
-
-
-def _load_in_fresh_process(export_dir, images, tmp_path):
-    np.save(tmp_path / "images.npy", images)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("PYTHONPATH", None)
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            LOADER,
-            str(export_dir),
-            str(tmp_path / "images.npy"),
-            str(tmp_path / "out.npz"),
-        ],
-        check=True,
-        env=env,
-        cwd=str(tmp_path),
-    )
-    return np.load(tmp_path / "out.npz")
-
-
-def test_export_loads_without_wsol_tf_and_matches(tmp_path):
+def test_export_loads_without_wsol_tf_and_matches(
+    tmp_path, load_in_fresh_process
+):
     keras.mixed_precision.set_global_policy("mixed_float16")
     model = TinyCamModel()
     images = np.random.default_rng(2).normal(size=(3, 32, 32, 3))
@@ -137,7 +99,7 @@ def test_export_loads_without_wsol_tf_and_matches(tmp_path):
     saved_model.export_saved_model(model, str(export_dir), 32, threshold=0.4)
     saved_model.export_saved_model(model, str(export_dir), 32, threshold=0.4)
     assert sorted(os.listdir(tmp_path)) == ["export"]  # replaced atomically
-    out = _load_in_fresh_process(export_dir, images, tmp_path)
+    out = load_in_fresh_process(export_dir, images, tmp_path)
     logits, cams = model.compute_cams(images)
     logits = np.asarray(logits, np.float32)
     np.testing.assert_allclose(out["logits"], logits, atol=1e-2)

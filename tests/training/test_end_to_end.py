@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import cv2
 import keras
@@ -134,20 +133,9 @@ def test_run_directory_contents(run):
     assert curve.shape == (480, 640, 3)
 
 
-LOADER = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    loaded = tf.saved_model.load(sys.argv[1])  # keep a reference
-    out = loaded.serve(np.load(sys.argv[2]))
-    assert not any(m.startswith("wsol_tf") for m in sys.modules)
-    np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
-    """
-)
-
-
-def test_saved_model_in_fresh_process_gives_the_same_cam(run, tmp_path):
+def test_saved_model_in_fresh_process_gives_the_same_cam(
+    run, tmp_path, load_in_fresh_process
+):
     from wsol_tf.data import build_dataset
     from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
 
@@ -155,23 +143,9 @@ def test_saved_model_in_fresh_process_gives_the_same_cam(run, tmp_path):
     data = training.resolve_experiment(config).data
     batch = next(iter(build_dataset(data, "test", training=False)))
     images = batch["images"].numpy()
-    np.save(tmp_path / "images.npy", images)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("PYTHONPATH", None)
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            LOADER,
-            os.path.join(run["run_dir"], "saved_model"),
-            str(tmp_path / "images.npy"),
-            str(tmp_path / "out.npz"),
-        ],
-        check=True,
-        env=env,
-        cwd=str(tmp_path),
+    out = load_in_fresh_process(
+        os.path.join(run["run_dir"], "saved_model"), images, tmp_path
     )
-    out = np.load(tmp_path / "out.npz")
     logits, cams = run["model"].compute_cams(images)
     np.testing.assert_allclose(
         out["logits"], np.asarray(logits), rtol=1e-5, atol=1e-4
