@@ -314,11 +314,72 @@ def _fastest(run):
     return min(run.get("step_seconds_all") or [run["step_seconds"]])
 
 
+# Non-local reduction of ICL runs that predate `--non_local_reductions`
+# (the default block, C' = C / 2).
+DEFAULT_NON_LOCAL_REDUCTION = 2
+
+
+def run_reduction(run):
+    """ICL run: its `non_local_reduction` (old JSON: 2); others: None."""
+    if run["method"] != "icl":
+        return None
+    return int(run.get("non_local_reduction", DEFAULT_NON_LOCAL_REDUCTION))
+
+
+def method_label(method, reduction=None):
+    """`"CAM"`, `"ADL"`, or `"ICL(r=8)"` for ICL with reduction r."""
+    if method == "icl" and reduction is not None:
+        return f"ICL(r={reduction})"
+    return method.upper()
+
+
+def _run_key(run):
+    return (
+        run["architecture"],
+        run["precision"],
+        run["method"],
+        run_reduction(run),
+    )
+
+
+def _train_cost_reductions(settings, ok):
+    found = sorted({run_reduction(r) for r in ok if r["method"] == "icl"})
+    listed = settings.get("non_local_reductions") or []
+    return list(listed) + [r for r in found if r not in listed]
+
+
+def train_cost_overhead(result):
+    """`[(arch, precision, r, fastest ratio, median ratio)]`, ICL(r) / CAM."""
+    settings = result["settings"]
+    ok = [r for r in result["runs"] if "error" not in r]
+    by = {_run_key(r): r for r in ok}
+    rows = []
+    for arch in settings["architectures"]:
+        for prec in settings["precisions"]:
+            cam = by.get((arch, prec, "cam", None))
+            for reduction in _train_cost_reductions(settings, ok):
+                icl = by.get((arch, prec, "icl", reduction))
+                if cam and icl:
+                    fast = _fastest(icl) / _fastest(cam)
+                    median = icl["step_seconds"] / cam["step_seconds"]
+                    rows.append((arch, prec, reduction, fast, median))
+    return rows
+
+
+def train_cost_ratio_lines(result):
+    """One line per (backbone, precision, r): `ICL(r=..)/CAM` ratios."""
+    return [
+        f"{arch} {prec} ICL(r={r})/CAM: {fast:.2f}x (fastest steps), "
+        f"{median:.2f}x (median steps)"
+        for arch, prec, r, fast, median in train_cost_overhead(result)
+    ]
+
+
 def train_cost_markdown(result):
     settings, runs = result["settings"], result["runs"]
     batch = settings["batch_size"]
     ok = [r for r in runs if "error" not in r]
-    by = {(r["architecture"], r["precision"], r["method"]): r for r in ok}
+    by = {_run_key(r): r for r in ok}
     gpu = any("peak_gpu_mib" in r for r in ok)
     header = ["Backbone", "Precision", "Method", "params (M)"]
     header += ["images/s (fastest step)"]
@@ -327,7 +388,7 @@ def train_cost_markdown(result):
     header += ["fastest / CAM", "median / CAM"]
     rows = []
     for r in ok:
-        cam = by.get((r["architecture"], r["precision"], "cam"))
+        cam = by.get((r["architecture"], r["precision"], "cam", None))
         ratios = ["n/a", "n/a"]
         if cam:
             ratios = [
@@ -337,7 +398,7 @@ def train_cost_markdown(result):
         cells = [
             r["architecture"],
             r["precision"],
-            r["method"].upper(),
+            method_label(r["method"], run_reduction(r)),
             f"{r['params'] / 1e6:.1f}",
             f"{batch / _fastest(r):.2f}",
             f"{_fastest(r):.3f}",
@@ -347,18 +408,17 @@ def train_cost_markdown(result):
         if gpu:
             cells.append(f"{r.get('peak_gpu_mib', float('nan')):.0f}")
         rows.append(cells + ratios)
-    overhead = []
-    for arch in settings["architectures"]:
-        for prec in settings["precisions"]:
-            cam = by.get((arch, prec, "cam"))
-            icl = by.get((arch, prec, "icl"))
-            if cam and icl:
-                fast = _fastest(icl) / _fastest(cam)
-                median = icl["step_seconds"] / cam["step_seconds"]
-                verdict = "yes" if fast < 1.3 else "no"
-                overhead.append(
-                    [arch, prec, f"{fast:.2f}x", f"{median:.2f}x", verdict]
-                )
+    overhead = [
+        [
+            arch,
+            prec,
+            f"C/{r}",
+            f"{fast:.2f}x",
+            f"{median:.2f}x",
+            "yes" if fast < 1.3 else "no",
+        ]
+        for arch, prec, r, fast, median in train_cost_overhead(result)
+    ]
     failed = [r for r in runs if "error" in r]
     text = [
         f"One training step (forward + backward + SGD update, "
@@ -377,14 +437,17 @@ def train_cost_markdown(result):
         "",
         md_table(header, rows),
         "",
-        "ICL overhead over CAM (step time, same run; goal < 1.3x):",
+        "ICL overhead over CAM (step time, same run; goal < 1.3x); ICL(r) "
+        "has non-local embedding width C' = C / r (`non_local_reduction`, "
+        "default 2):",
         "",
         md_table(
             [
                 "Backbone",
                 "Precision",
-                "ICL / CAM (fastest steps)",
-                "ICL / CAM (median steps)",
+                "non-local width",
+                "ICL(r) / CAM (fastest steps)",
+                "ICL(r) / CAM (median steps)",
                 "< 1.3x (fastest)",
             ],
             overhead,
@@ -393,7 +456,8 @@ def train_cost_markdown(result):
     if failed:
         text += ["", "Failed configurations:"]
         text += [
-            f"- {r['architecture']} {r['precision']} {r['method']}: "
+            f"- {r['architecture']} {r['precision']} "
+            f"{method_label(r['method'], run_reduction(r))}: "
             f"`{r['error'].strip().splitlines()[-1]}`"
             for r in failed
         ]

@@ -4,6 +4,8 @@
     python bench/train_cost_bench.py --precisions=float32,mixed_float16 \
         --batch_size=32 --steps=20                   # a GPU machine
     python bench/train_cost_bench.py --write_readme  # tables from the JSON
+    python bench/train_cost_bench.py --architectures=resnet50 \
+        --methods=cam,icl --non_local_reductions=2,4,8  # ICL widths
 
 For every (backbone, precision, method) one training step (forward +
 backward + SGD Nesterov update through `WSOLModel.train_step`, on random
@@ -12,9 +14,12 @@ configuration in a fresh subprocess so that its dtype policy is clean and
 its peak memory (`resource.getrusage(RUSAGE_SELF).ru_maxrss`, the RSS
 high-water mark of the process: weights, optimizer state, activations and
 the TensorFlow runtime; on a GPU `tf.config.experimental.get_memory_info`
-peak is reported too) is its own. The overhead ratio ICL / CAM (step time)
-is computed from the runs of this invocation, side by side; the goal is
-< 1.3x. Results: `bench/results/train_cost_<date>.json` and `.md`.
+peak is reported too) is its own. ICL is measured once per non-local
+reduction `r` of `--non_local_reductions` (`ModelConfig.non_local_reduction`,
+embedding width C' = C / r; 2 is the default block), and the overhead ratio
+ICL(r) / CAM (step time) is computed for every r from the runs of this
+invocation, side by side; the goal is < 1.3x. Results:
+`bench/results/train_cost_<date>.json` and `.md`.
 """
 
 import json
@@ -42,6 +47,12 @@ _PRECISIONS = flags.DEFINE_list(
     ["float32", "mixed_bfloat16"],
     "Dtype policies (mixed_float16 on a GPU).",
 )
+_REDUCTIONS = flags.DEFINE_list(
+    "non_local_reductions",
+    ["2", "8"],
+    "ICL is measured once per value r (non_local_reduction: non-local "
+    "embedding width C' = C / r).",
+)
 _IMAGE = flags.DEFINE_integer("image_size", 224, "Input side.")
 _BATCH = flags.DEFINE_integer("batch_size", 8, "Batch size.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed steps.")
@@ -54,11 +65,31 @@ _OUTPUT = flags.DEFINE_string("output", "", "JSON path (default: dated).")
 _WRITE_README = flags.DEFINE_bool(
     "write_readme", False, "Only regenerate the markdown from --output."
 )
-_CHILD = flags.DEFINE_string("child", "", "Internal: arch,method,precision.")
+_CHILD = flags.DEFINE_string(
+    "child", "", "Internal: arch,method,precision[,reduction]."
+)
 
 
-def measure(architecture, method, precision):
-    """One configuration, in this process. Returns a dict of numbers."""
+def _reductions():
+    """The distinct `--non_local_reductions`, as ints >= 1."""
+    values = []
+    for v in _REDUCTIONS.value:
+        r = int(v)
+        if r < 1:
+            raise ValueError(
+                "--non_local_reductions takes integers >= 1. "
+                f"Received: non_local_reductions={_REDUCTIONS.value}"
+            )
+        if r not in values:
+            values.append(r)
+    return values
+
+
+def measure(architecture, method, precision, reduction=None):
+    """One configuration, in this process. Returns a dict of numbers.
+
+    `reduction` (ICL only) is the model's `non_local_reduction`.
+    """
     import keras
     import numpy as np
     import tensorflow as tf
@@ -68,12 +99,16 @@ def measure(architecture, method, precision):
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
     size, batch = _IMAGE.value, _BATCH.value
+    extra = {}
+    if reduction is not None:
+        extra["non_local_reduction"] = int(reduction)
     model = WSOLModel(
         architecture,
         method,
         num_classes=_CLASSES.value,
         image_size=size,
         seed=0,
+        **extra,
     )
     model.configure_optimization(weight_decay=1e-4, lr_classifier_ratio=10.0)
     model.compile(
@@ -102,15 +137,20 @@ def measure(architecture, method, precision):
         / 1024.0,
         "total_loss": float(logs["total_loss"]),
     }
+    if reduction is not None:
+        out["non_local_reduction"] = int(reduction)
     if tf.config.list_physical_devices("GPU"):
         info = tf.config.experimental.get_memory_info("GPU:0")
         out["peak_gpu_mib"] = info["peak"] / 2**20
     return out
 
 
-def _run_child(architecture, method, precision):
+def _run_child(architecture, method, precision, reduction=None):
+    child = f"{architecture},{method},{precision}"
+    if reduction is not None:
+        child += f",{reduction}"
     argv = [sys.executable, os.path.abspath(__file__)]
-    argv += [f"--child={architecture},{method},{precision}"]
+    argv += [f"--child={child}"]
     argv += [
         f"--image_size={_IMAGE.value}",
         f"--batch_size={_BATCH.value}",
@@ -122,12 +162,15 @@ def _run_child(architecture, method, precision):
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
-    return {
+    failed = {
         "architecture": architecture,
         "method": method,
         "precision": precision,
         "error": (proc.stderr or proc.stdout)[-2000:],
     }
+    if reduction is not None:
+        failed["non_local_reduction"] = int(reduction)
+    return failed
 
 
 def _merge(best, run):
@@ -151,8 +194,10 @@ def _merge(best, run):
 def main(argv):
     del argv
     if _CHILD.value:
-        arch, method, precision = _CHILD.value.split(",")
-        print("RESULT " + json.dumps(measure(arch, method, precision)))
+        arch, method, precision, *rest = _CHILD.value.split(",")
+        reduction = int(rest[0]) if rest else None
+        result = measure(arch, method, precision, reduction)
+        print("RESULT " + json.dumps(result))
         return
     path = _OUTPUT.value or make_tables.result_path("train_cost", "json")
     if _WRITE_README.value:
@@ -161,6 +206,7 @@ def main(argv):
     settings = {
         "architectures": list(_ARCHS.value),
         "methods": list(_METHODS.value),
+        "non_local_reductions": _reductions(),
         "precisions": list(_PRECISIONS.value),
         "image_size": _IMAGE.value,
         "batch_size": _BATCH.value,
@@ -171,35 +217,42 @@ def main(argv):
     }
     result = {"meta": make_tables.machine_info(), "settings": settings}
     result["runs"] = []
+    # ICL once per non-local reduction r, the other methods once (r None).
     configs = [
-        (arch, precision, method)
+        (arch, precision, method, reduction)
         for arch in _ARCHS.value
         for precision in _PRECISIONS.value
         for method in _METHODS.value
+        for reduction in (
+            settings["non_local_reductions"] if method == "icl" else [None]
+        )
     ]
     runs = {}
     # Round-robin passes: a load spike from other jobs hits one pass of a
     # configuration, and the fastest pass is kept.
     for rep in range(_REPEATS.value):
-        for arch, precision, method in configs:
+        for key in configs:
+            arch, precision, method, reduction = key
+            label = make_tables.method_label(method, reduction)
             start = time.perf_counter()
-            run = _run_child(arch, method, precision)
+            run = _run_child(arch, method, precision, reduction)
             run["wall_seconds"] = time.perf_counter() - start
-            key = (arch, precision, method)
             runs[key] = _merge(runs.get(key), run)
             result["runs"] = [runs[k] for k in configs if k in runs]
             make_tables.save_result("train_cost", result, path)
             if "error" in run:
-                print(f"{arch} {precision} {method}: FAILED", flush=True)
+                print(f"{arch} {precision} {label}: FAILED", flush=True)
             else:
                 print(
-                    f"pass {rep + 1} {arch:12s} {precision:15s} {method:4s} "
+                    f"pass {rep + 1} {arch:12s} {precision:15s} {label:9s} "
                     f"{run['images_per_second']:7.2f} img/s "
                     f"{run['peak_rss_mib']:7.0f} MiB "
                     f"({run['wall_seconds']:.0f} s)",
                     flush=True,
                 )
     print(make_tables.train_cost_markdown(result))
+    for line in make_tables.train_cost_ratio_lines(result):
+        print(line)
     print(f"Wrote {path}")
 
 

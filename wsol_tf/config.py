@@ -155,6 +155,8 @@ class ModelConfig(_Base):
     bg_threshold: float = 0.2  # gamma_bg (NOT FOUND; guess)
     use_non_local: bool = True
     non_local_sub_sample: bool = True
+    # C' = C / r in the non-local blocks (INFERRED: 2, Wang et al.).
+    non_local_reduction: int = 2
     attention_source: str = "output"  # mean_c of: output z | non_local W(y)
     mask_mode: str = "hard"  # hard | soft (fg/bg masks for pooling)
     forward_mask: str = "dfg"  # dfg: drop bg + top region | drop: ADL's
@@ -195,6 +197,14 @@ class ModelConfig(_Base):
             "bg_threshold",
             self.bg_threshold,
             "in [0, 1)",
+        )
+        _check(
+            isinstance(self.non_local_reduction, int)
+            and not isinstance(self.non_local_reduction, bool)
+            and self.non_local_reduction >= 1,
+            "non_local_reduction",
+            self.non_local_reduction,
+            "an integer >= 1",
         )
         _check(
             self.attention_source in ("output", "non_local"),

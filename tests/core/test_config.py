@@ -34,6 +34,8 @@ def test_drop_threshold_defaults_follow_adl(arch, expected):
         (cfg.ModelConfig, "architecture", "alexnet"),
         (cfg.ModelConfig, "method", "spg"),
         (cfg.ModelConfig, "drop_rate", 1.5),
+        (cfg.ModelConfig, "non_local_reduction", 0),
+        (cfg.ModelConfig, "non_local_reduction", 1.5),
         (cfg.LossConfig, "contrastive", "infonce"),
         (cfg.LossConfig, "temperature", 0.0),
         (cfg.DataConfig, "resize_size", 8),

@@ -85,6 +85,7 @@ def test_functional_outputs_and_config():
         use_non_local=True,
         non_local_sub_sample=False,
         inter_channels=2,
+        non_local_reduction=4,
         attention_source="non_local",
         mask_mode="soft",
         forward_mask="drop",
@@ -113,3 +114,12 @@ def test_bad_arguments():
         ICLAttentionBlock(attention_source="non_local", use_non_local=False)
     with pytest.raises(ValueError, match="Received: forward_mask=x"):
         ICLAttentionBlock(forward_mask="x")
+    with pytest.raises(ValueError, match="Received: non_local_reduction=0"):
+        ICLAttentionBlock(non_local_reduction=0)
+
+
+def test_non_local_reduction_reaches_the_non_local_block():
+    block = ICLAttentionBlock(non_local_reduction=4)
+    block(keras.random.uniform((1, 4, 4, 16)), training=False)
+    assert block.non_local.reduction == 4
+    assert tuple(block.non_local.theta.kernel.shape) == (1, 1, 16, 4)

@@ -77,6 +77,35 @@ def test_matches_numpy(sub_sample, size):
     np.testing.assert_allclose(w_y, w_y_np, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("sub_sample", [True, False])
+def test_reduction_sets_width_and_matches_numpy(sub_sample):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 6, 6, 16)).astype("float32")
+    block = NonLocalBlock(
+        reduction=4, sub_sample=sub_sample, return_non_local=True
+    )
+    block.build(x.shape)
+    weights = _randomize(block, rng)
+    # C' = 16 / 4 for theta, phi and g; W maps C' back to C.
+    for kernel in weights[0:6:2]:
+        assert kernel.shape == (1, 1, 16, 4)
+    assert weights[6].shape == (1, 1, 4, 16)
+    z, w_y = block(x, training=False)
+    z_np, w_y_np = _numpy_non_local(x, weights, sub_sample)
+    np.testing.assert_allclose(z, z_np, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w_y, w_y_np, rtol=1e-4, atol=1e-4)
+
+
+def test_reduction_floors_at_one_channel_and_yields_to_inter_channels():
+    x = np.zeros((1, 4, 4, 6), "float32")
+    block = NonLocalBlock(reduction=16)
+    block(x)
+    assert tuple(block.theta.kernel.shape) == (1, 1, 6, 1)
+    block = NonLocalBlock(inter_channels=5, reduction=4)
+    block(x)
+    assert tuple(block.theta.kernel.shape) == (1, 1, 6, 5)
+
+
 def test_identity_at_init_and_zero_bn():
     x = np.random.default_rng(2).normal(size=(2, 4, 4, 6)).astype("float32")
     block = NonLocalBlock(inter_channels=2)
@@ -100,6 +129,7 @@ def test_mixed_bfloat16_softmax_float32():
 def test_config_round_trip():
     kwargs = dict(
         inter_channels=3,
+        reduction=4,
         sub_sample=False,
         use_bn=False,
         return_non_local=True,
@@ -122,3 +152,9 @@ def test_config_round_trip():
 def test_bad_argument():
     with pytest.raises(ValueError, match="Received: inter_channels=0"):
         NonLocalBlock(inter_channels=0)
+
+
+@pytest.mark.parametrize("value", [0, -2, 2.5, True])
+def test_bad_reduction_names_the_argument(value):
+    with pytest.raises(ValueError, match=rf"`reduction`.*reduction={value}"):
+        NonLocalBlock(reduction=value)

@@ -290,6 +290,7 @@ def test_config_round_trip_and_switches():
         bg_threshold=0.3,
         use_non_local=False,
         non_local_sub_sample=False,
+        non_local_reduction=4,
         attention_source="output",
         mask_mode="soft",
         forward_mask="dfg",
@@ -358,6 +359,42 @@ def test_build_model_from_configs_loads_weights(tmp_path):
         "cls_loss",
         "accuracy",
     ]
+
+
+def test_non_local_reduction_from_model_config():
+    model_config = ModelConfig(
+        architecture="vgg16",
+        method="icl",
+        num_classes=3,
+        non_local_reduction=8,
+    )
+    assert ModelConfig.from_dict(model_config.to_dict()) == model_config
+    model = build_model(model_config, LossConfig(), image_size=64)
+    assert model.get_config()["non_local_reduction"] == 8
+    # VGG16 blocks: pool3 (256 ch), pool4 and conv5_3 (512 ch).
+    widths = {}
+    for layer in _attention_layers(model):
+        kernel = layer.non_local.theta.kernel
+        channels = kernel.shape[2]
+        assert tuple(kernel.shape) == (1, 1, channels, channels // 8)
+        assert layer.get_config()["non_local_reduction"] == 8
+        widths[layer.name] = kernel.shape[3]
+    assert widths == {
+        "attention_pool3": 32,
+        "attention_pool4": 64,
+        "attention_conv5_3": 64,
+    }
+    clone = WSOLModel.from_config(model.get_config())
+    block = clone.network.get_layer("attention_pool4")
+    assert tuple(block.non_local.phi.kernel.shape) == (1, 1, 512, 64)
+    with pytest.raises(ValueError, match="non_local_reduction=0"):
+        build_model(
+            ModelConfig(method="icl", non_local_reduction=0),
+            LossConfig(),
+            image_size=64,
+        )
+    with pytest.raises(ValueError, match="non_local_reduction"):
+        WSOLModel("vgg16", "icl", image_size=64, non_local_reduction=0)
 
 
 def test_save_and_load_keras_safe_mode(tmp_path):

@@ -48,6 +48,14 @@ def test_values_reach_the_right_sections():
     assert config.model.drop_threshold == 0.6
 
 
+def test_non_local_reduction_flag():
+    fv = _parse(["--non_local_reduction=8"])
+    assert common_flags.config_from_flags(fv).model.non_local_reduction == 8
+    fv = _parse(["--non_local_reduction=0"])
+    with pytest.raises(ValueError, match=r"--non_local_reduction"):
+        common_flags.config_from_flags(fv)
+
+
 def test_out_of_range_value_names_the_flag():
     fv = _parse(["--image_size=0"])
     with pytest.raises(ValueError, match=r"--image_size.*image_size=0"):

@@ -90,6 +90,8 @@ _HELP = {
     "bg_threshold": "ICL gamma_bg: background below this x per-sample max.",
     "use_non_local": "ICL: non-local attention blocks (else channel mean).",
     "non_local_sub_sample": "ICL: 2x2 max-pool phi and g in the NL block.",
+    "non_local_reduction": "ICL: non-local embedding width C' = C / r "
+    "(INFERRED: 2, Wang et al.; larger r is cheaper, e.g. on ResNet50).",
     "attention_source": "ICL: attention = channel mean of the block output "
     "or of the non-local term.",
     "mask_mode": "ICL: hard or soft (sigmoid) fg/bg pooling masks.",

@@ -6,6 +6,7 @@ from wsol_tf.layers.attention_dropout import AttentionDropout
 from wsol_tf.layers.attention_dropout import channel_mean_attention
 from wsol_tf.layers.masked_average_pooling import MaskedAveragePooling
 from wsol_tf.layers.non_local_block import NonLocalBlock
+from wsol_tf.layers.non_local_block import check_reduction
 from wsol_tf.serialization import register
 
 ATTENTION_SOURCES = ("output", "non_local")
@@ -41,7 +42,10 @@ class ICLAttentionBlock(keras.layers.Layer):
         bg_threshold: float, gamma_bg.
         use_non_local: bool. False falls back to ADL's `mean_c(x)`.
         non_local_sub_sample: bool, 2x2 max-pool of phi and g.
-        inter_channels: int or None, non-local embedding width (C/2).
+        inter_channels: int or None, non-local embedding width (None:
+            `C // non_local_reduction`).
+        non_local_reduction: int >= 1, the non-local block's `reduction`
+            (`C' = C / r`; 2 is Wang et al.'s block).
         attention_source: `"output"` or `"non_local"`.
         mask_mode: `"hard"` or `"soft"` pooling masks.
         forward_mask: `"dfg"` or `"drop"`.
@@ -78,6 +82,7 @@ class ICLAttentionBlock(keras.layers.Layer):
         use_non_local=True,
         non_local_sub_sample=True,
         inter_channels=None,
+        non_local_reduction=2,
         attention_source="output",
         mask_mode="hard",
         forward_mask="dfg",
@@ -108,6 +113,9 @@ class ICLAttentionBlock(keras.layers.Layer):
         self.use_non_local = use_non_local
         self.non_local_sub_sample = non_local_sub_sample
         self.inter_channels = inter_channels
+        self.non_local_reduction = check_reduction(
+            non_local_reduction, "non_local_reduction"
+        )
         self.attention_source = attention_source
         self.mask_mode = mask_mode
         self.forward_mask = forward_mask
@@ -131,6 +139,7 @@ class ICLAttentionBlock(keras.layers.Layer):
         if self.use_non_local:
             self.non_local = NonLocalBlock(
                 inter_channels=self.inter_channels,
+                reduction=self.non_local_reduction,
                 sub_sample=self.non_local_sub_sample,
                 return_non_local=True,
                 dtype=self.dtype_policy,
@@ -177,6 +186,7 @@ class ICLAttentionBlock(keras.layers.Layer):
                 "use_non_local": self.use_non_local,
                 "non_local_sub_sample": self.non_local_sub_sample,
                 "inter_channels": self.inter_channels,
+                "non_local_reduction": self.non_local_reduction,
                 "attention_source": self.attention_source,
                 "mask_mode": self.mask_mode,
                 "forward_mask": self.forward_mask,

@@ -1,5 +1,7 @@
 """Embedded-Gaussian non-local block (Wang et al., CVPR 2018)."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -13,6 +15,19 @@ def torch_conv_initializer():
     )
 
 
+def check_reduction(value, name="reduction"):
+    """Returns `value` as an int, or raises a ValueError naming `name`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < 1
+    ):
+        raise ValueError(
+            f"`{name}` must be an integer >= 1. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
 def _serialize(initializer):
     if isinstance(initializer, keras.initializers.Initializer):
         return keras.initializers.serialize(initializer)
@@ -23,7 +38,8 @@ def _serialize(initializer):
 class NonLocalBlock(keras.layers.Layer):
     """Embedded-Gaussian non-local block with a zero-initialised output.
 
-    For an input `x` of shape `[B, H, W, C]` and `C' = inter_channels`:
+    For an input `x` of shape `[B, H, W, C]` and `C' = inter_channels`
+    (default `C // reduction`, i.e. Wang et al.'s `C / 2`):
     `theta, phi, g = Conv1x1(x)` (C -> C'), optionally 2x2 max-pooled
     `phi` and `g` (`sub_sample`), `f = softmax(theta phi^T)` over the keys
     (computed in float32), `y = f g`, and `z = W(y) + x` where `W` is a
@@ -35,7 +51,10 @@ class NonLocalBlock(keras.layers.Layer):
 
     Args:
         inter_channels: int or None. Embedding width C'. `None` means
-            `max(C // 2, 1)`.
+            `max(C // reduction, 1)`.
+        reduction: int >= 1. Channel reduction `r` of the embedding when
+            `inter_channels` is None: `C' = max(C // r, 1)`. Default 2,
+            the standard block; larger values make the block cheaper.
         sub_sample: bool. Max-pool `phi` and `g` 2x2 (stride 2, floor, as
             `nn.MaxPool2d(2)`); skipped when a spatial side is below 2.
         use_bn: bool. Whether `W` ends with BatchNormalization (zero
@@ -66,6 +85,7 @@ class NonLocalBlock(keras.layers.Layer):
     def __init__(
         self,
         inter_channels=None,
+        reduction=2,
         sub_sample=True,
         use_bn=True,
         return_non_local=False,
@@ -81,6 +101,7 @@ class NonLocalBlock(keras.layers.Layer):
                 f"Received: inter_channels={inter_channels}"
             )
         self.inter_channels = inter_channels
+        self.reduction = check_reduction(reduction)
         self.sub_sample = bool(sub_sample)
         self.use_bn = bool(use_bn)
         self.return_non_local = bool(return_non_local)
@@ -99,7 +120,7 @@ class NonLocalBlock(keras.layers.Layer):
             self._kernel_init = torch_conv_initializer()
         else:
             self._kernel_init = keras.initializers.get(self.kernel_initializer)
-        inter = self.inter_channels or max(channels // 2, 1)
+        inter = self.inter_channels or max(channels // self.reduction, 1)
         self._inter = int(inter)
         self._pool = self.sub_sample and all(
             d is None or d >= 2 for d in input_shape[1:3]
@@ -178,6 +199,7 @@ class NonLocalBlock(keras.layers.Layer):
         config.update(
             {
                 "inter_channels": self.inter_channels,
+                "reduction": self.reduction,
                 "sub_sample": self.sub_sample,
                 "use_bn": self.use_bn,
                 "return_non_local": self.return_non_local,

@@ -32,6 +32,7 @@ def attention_layer(position, index, seed=None, **args):
         bg_threshold=args["bg_threshold"],
         use_non_local=args["use_non_local"],
         non_local_sub_sample=args["non_local_sub_sample"],
+        non_local_reduction=args["non_local_reduction"],
         attention_source=args["attention_source"],
         mask_mode=args["mask_mode"],
         forward_mask=forward,

@@ -46,8 +46,9 @@ class WSOLModel(keras.Model):
         num_classes: int.
         image_size: int, the (square) input side.
         large_feature_map, drop_rate, drop_threshold, bg_threshold,
-        use_non_local, non_local_sub_sample, attention_source, mask_mode,
-        forward_mask, use_background_drop, pooled_feature, loss_positions:
+        use_non_local, non_local_sub_sample, non_local_reduction,
+        attention_source, mask_mode, forward_mask, use_background_drop,
+        pooled_feature, loss_positions:
             the `ModelConfig` fields (`drop_threshold=None` -> the
             backbone's ADL default; `use_background_drop=False` forces
             `forward_mask="drop"`).
@@ -95,6 +96,7 @@ class WSOLModel(keras.Model):
         bg_threshold=0.2,
         use_non_local=True,
         non_local_sub_sample=True,
+        non_local_reduction=2,
         attention_source="output",
         mask_mode="hard",
         forward_mask="dfg",
