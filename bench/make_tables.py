@@ -169,6 +169,18 @@ METRICS = (
 DIAGNOSTICS = (("valid_fraction", "valid_fraction"), ("ca_loss", "L_ca"))
 
 
+def _variant(settings):
+    """The synthetic-set variant of a quality run ('' for the default)."""
+    head = settings.get("head_scale", 1.0)
+    distractors = settings.get("distractor_heads", 0.4)
+    if head == 1.0 and distractors == 0.4:
+        return ""
+    return (
+        f" (dataset variant: head area x{head:g}, distractor heads in "
+        f"{distractors:.0%} of the images)"
+    )
+
+
 def quality_markdown(result):
     """Tables of one quality JSON result (mean ± std over the seeds)."""
     settings = result["settings"]
@@ -221,7 +233,9 @@ def quality_markdown(result):
         f"lr {settings['learning_rate']} (cosine, x"
         f"{settings['lr_classifier_ratio']} on new layers), "
         f"{settings['train_per_class']} train / "
-        f"{settings['test_per_class']} test images per class. MaxBoxAccV2 "
+        f"{settings['test_per_class']} test images per class"
+        + _variant(settings)
+        + ". MaxBoxAccV2 "
         f"(cam_curve_interval {settings['cam_curve_interval']}), GT-known / "
         "Top-1 Loc (IoU 0.5, optimal threshold), Top-1 Cls and PxAP in %, "
         "mean ± std over seeds; valid_fraction and L_ca: last training "

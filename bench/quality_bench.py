@@ -105,7 +105,7 @@ ROWS = {
 
 _ROWS = flags.DEFINE_list("rows", list(ROWS), f"Rows to run, of {list(ROWS)}.")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per row (0, 1, ...).")
-_STEPS = flags.DEFINE_integer("steps", 100, "Fine-tuning steps per run.")
+_STEPS = flags.DEFINE_integer("steps", 200, "Fine-tuning steps per run.")
 _IMAGE = flags.DEFINE_integer("image_size", 64, "Train / eval image side.")
 _BATCH = flags.DEFINE_integer("batch_size", 8, "Training batch size.")
 _ARCH = flags.DEFINE_enum(
@@ -120,7 +120,7 @@ _PRECISION = flags.DEFINE_enum(
 _LR = flags.DEFINE_float("learning_rate", 0.005, "Peak SGD learning rate.")
 _RATIO = flags.DEFINE_float("lr_classifier_ratio", 10.0, "New-layer LR x.")
 _PRE_STEPS = flags.DEFINE_integer(
-    "pretrain_steps", 2500, "CAM pre-training steps (0: from scratch)."
+    "pretrain_steps", 1500, "CAM pre-training steps (0: from scratch)."
 )
 _PRE_LR = flags.DEFINE_float(
     "pretrain_learning_rate", 1e-3, "Adam learning rate of pre-training."
@@ -134,6 +134,16 @@ _TEST_PER_CLASS = flags.DEFINE_integer(
 )
 _SYN_SIZE = flags.DEFINE_integer(
     "synthetic_image_size", 128, "Nominal side of the synthetic images."
+)
+_HEAD_SCALE = flags.DEFINE_float(
+    "head_scale",
+    2.0,
+    "Synthetic head (part) area x (1.0: the CUB-like default dataset).",
+)
+_DISTRACTOR_HEADS = flags.DEFINE_float(
+    "distractor_heads",
+    0.0,
+    "Synthetic P(another class's head in the background) (default set: 0.4).",
 )
 _INTERVAL = flags.DEFINE_float(
     "cam_curve_interval", 0.01, "CAM threshold step of the evaluation."
@@ -178,6 +188,8 @@ def data_config():
         synthetic_train_per_class=_TRAIN_PER_CLASS.value,
         synthetic_test_per_class=_TEST_PER_CLASS.value,
         synthetic_image_size=_SYN_SIZE.value,
+        synthetic_head_scale=_HEAD_SCALE.value,
+        synthetic_distractor_heads=_DISTRACTOR_HEADS.value,
     )
 
 
@@ -577,6 +589,8 @@ def main(argv):
         "train_per_class": _TRAIN_PER_CLASS.value,
         "test_per_class": _TEST_PER_CLASS.value,
         "synthetic_image_size": _SYN_SIZE.value,
+        "head_scale": _HEAD_SCALE.value,
+        "distractor_heads": _DISTRACTOR_HEADS.value,
         "cam_curve_interval": _INTERVAL.value,
         "pretrain_steps": _PRE_STEPS.value,
         "pretrain_learning_rate": _PRE_LR.value,

@@ -19,6 +19,12 @@ _VAL = flags.DEFINE_integer("val_per_class", 8, "Val images/class.")
 _TEST = flags.DEFINE_integer("test_per_class", 16, "Test images/class.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Nominal image side.")
 _SEED = flags.DEFINE_integer("seed", 0, "Generator seed.")
+_HEAD_SCALE = flags.DEFINE_float(
+    "head_scale", 1.0, "x the head (part) area (0 < s <= 3)."
+)
+_DISTRACTORS = flags.DEFINE_float(
+    "distractor_heads", 0.4, "P(a head of another class in the background)."
+)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace output_dir.")
 
 
@@ -32,6 +38,8 @@ def main(argv):
         test_per_class=_TEST.value,
         image_size=_IMAGE_SIZE.value,
         seed=_SEED.value,
+        head_scale=_HEAD_SCALE.value,
+        distractor_heads=_DISTRACTORS.value,
         overwrite=_OVERWRITE.value,
     )
     print(f"Wrote the synthetic dataset to {root}")

@@ -98,6 +98,8 @@ class DataConfig(_Base):
     synthetic_test_per_class: int = 16
     synthetic_image_size: int = 128
     synthetic_seed: int = 0
+    synthetic_head_scale: float = 1.0  # x the head (part) area bounds
+    synthetic_distractor_heads: float = 0.4  # P(other class's head in bg)
 
     def validate(self):
         _check(self.image_size > 0, "image_size", self.image_size, "> 0")

@@ -136,6 +136,76 @@ def test_label_is_decided_by_the_part_only():
             assert share > 0.4
 
 
+def _part_shares(**kwargs):
+    shares = []
+    for index in range(40):
+        ex = render_image(
+            0, "test", index, index % 4, num_classes=4, image_size=96, **kwargs
+        )
+        for mask, part in zip(ex.instance_masks, ex.part_masks):
+            shares.append(part.sum() / mask.sum())
+    return np.array(shares)
+
+
+def test_head_scale_grows_the_part_area_about_proportionally():
+    base = _part_shares()
+    big = _part_shares(head_scale=2.0)
+    # Head area ~ s * HEAD_FRACTION * a * b (the 3 px minimum radius and
+    # pixelation aside): the median share roughly doubles, and stays a part.
+    ratio = np.median(big) / np.median(base)
+    assert 1.6 < ratio < 2.4, ratio
+    assert big.max() < 0.15
+
+
+def test_distractor_heads_probability():
+    def count(p):
+        return sum(
+            render_image(
+                0,
+                "train",
+                i,
+                i % 4,
+                num_classes=4,
+                image_size=64,
+                distractor_heads=p,
+            ).distractor_head_mask.any()
+            for i in range(40)
+        )
+
+    assert count(0.0) == 0
+    assert 8 <= count(0.4) <= 24  # about 40 %
+    assert count(1.0) >= 30  # placed unless the image has no room
+    # The same draws either way: only head pixels differ.
+    a = render_image(0, "val", 3, 0, num_classes=4, image_size=64)
+    b = render_image(
+        0, "val", 3, 0, num_classes=4, image_size=64, distractor_heads=0.0
+    )
+    assert (a.boxes == b.boxes).all()
+    differs = (a.image != b.image).any(-1)
+    assert not (differs & ~a.distractor_head_mask).any()
+
+
+def test_variant_settings_get_their_own_cache_dir(tmp_path):
+    from wsol_tf.data.synthetic import ensure_synthetic_dataset
+
+    default = ensure_synthetic_dataset(str(tmp_path), seed=0, **TINY)
+    variant = ensure_synthetic_dataset(
+        str(tmp_path), seed=0, head_scale=2.0, distractor_heads=0.0, **TINY
+    )
+    assert os.path.basename(default) == "synthetic_v1_c3_n2-1-2_s48_seed0"
+    assert os.path.basename(variant).endswith("_h2_d0")
+    with open(os.path.join(variant, "synthetic.json")) as f:
+        text = f.read()
+    assert '"head_scale": 2.0' in text and '"distractor_heads": 0.0' in text
+    for bad in (dict(head_scale=0.0), dict(head_scale=3.5)):
+        with pytest.raises(ValueError, match="head_scale"):
+            ensure_synthetic_dataset(str(tmp_path), seed=0, **bad, **TINY)
+    with pytest.raises(ValueError, match="distractor_heads"):
+        ensure_synthetic_dataset(
+            str(tmp_path), seed=0, distractor_heads=1.5, **TINY
+        )
+
+
 def test_head_styles():
     styles = [head_style(k) for k in range(MAX_CLASSES)]
     assert len(set(styles)) == MAX_CLASSES

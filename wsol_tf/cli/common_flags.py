@@ -79,6 +79,10 @@ _HELP = {
     "synthetic_test_per_class": "Synthetic set: test images per class.",
     "synthetic_image_size": "Synthetic set: image side in pixels.",
     "synthetic_seed": "Synthetic set: generator seed.",
+    "synthetic_head_scale": "Synthetic set: x the head (part) area "
+    "(larger: easier to learn from scratch; <= 3).",
+    "synthetic_distractor_heads": "Synthetic set: probability of another "
+    "class's head in the background.",
     # ModelConfig
     "architecture": "Backbone (wsolevaluation variants).",
     "method": "WSOL method: cam, adl or icl.",

@@ -51,6 +51,8 @@ def resolve_dataset(data_config):
             test_per_class=cfg.synthetic_test_per_class,
             image_size=cfg.synthetic_image_size,
             seed=cfg.synthetic_seed,
+            head_scale=cfg.synthetic_head_scale,
+            distractor_heads=cfg.synthetic_distractor_heads,
         )
         changes["data_root"] = data_root
     metadata_root = cfg.metadata_root

@@ -106,13 +106,14 @@ def _body_texture(rng, xx, yy, cx, cy, theta):
     return tex * gain
 
 
-def _object_geometry(rng, scale, side):
+def _object_geometry(rng, scale, side, head_scale=1.0):
     """Body / head parameters of one object relative to its centre."""
     a = side * scale * rng.uniform(0.2, 0.34)
     b = a * rng.uniform(0.4, 0.75)
     theta = rng.uniform(0, np.pi)
     direction = rng.choice([-1.0, 1.0])
-    r = max(3.0, np.sqrt(rng.uniform(*HEAD_FRACTION) * a * b))
+    low, high = (head_scale * f for f in HEAD_FRACTION)
+    r = max(3.0, np.sqrt(rng.uniform(low, high) * a * b))
     return dict(a=a, b=b, theta=theta, direction=direction, r=r)
 
 
@@ -194,20 +195,35 @@ def _clutter(rng, image, xx, yy, side):
         image[region & ~on] = colours[1]
 
 
-def render_example(rng, class_id, num_classes, width, height):
-    """Renders one image of class `class_id`; returns an `Example`."""
+def render_example(
+    rng,
+    class_id,
+    num_classes,
+    width,
+    height,
+    *,
+    head_scale=1.0,
+    distractor_head_probability=DISTRACTOR_HEAD_PROBABILITY,
+):
+    """Renders one image of class `class_id`; returns an `Example`.
+
+    `head_scale` multiplies the head (part) area bounds `HEAD_FRACTION`;
+    `distractor_head_probability` is the chance of a head of another
+    class in the background (the draw is made either way, so changing it
+    keeps every other draw).
+    """
     side = min(width, height)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     two = rng.uniform() < TWO_OBJECT_PROBABILITY
     scale = 0.7 if two else 1.0
     objects, taken = [], []
     for index in range(2 if two else 1):
-        g = _object_geometry(rng, scale, side)
+        g = _object_geometry(rng, scale, side, head_scale)
         spot = _place(rng, _extent(g), width, height, taken)
         shrink = scale
         while spot is None and index == 0 and shrink > 0.05:
             shrink *= 0.8  # the first object must fit
-            g = _object_geometry(rng, shrink, side)
+            g = _object_geometry(rng, shrink, side, head_scale)
             spot = _place(rng, _extent(g), width, height, taken)
         if spot is not None:
             objects.append((g, spot))
@@ -226,8 +242,8 @@ def render_example(rng, class_id, num_classes, width, height):
     distractors = np.zeros((height, width), bool)
     other = class_id + 1 + int(rng.integers(0, max(1, num_classes - 1)))
     other %= num_classes
-    want_head = rng.uniform() < DISTRACTOR_HEAD_PROBABILITY
-    g = _object_geometry(rng, scale, side)
+    want_head = rng.uniform() < distractor_head_probability
+    g = _object_geometry(rng, scale, side, head_scale)
     r = int(np.ceil(g["r"] * 1.2))
     spot = _place(rng, (-r, -r, r, r), width, height, taken, margin=4)
     if want_head and spot is not None and num_classes > 1:
