@@ -150,6 +150,7 @@ ROW_LABELS = {
     "adl": "ADL",
     "icl_triplet": "ICL (triplet)",
     "icl_ntxent": "ICL (NT-Xent)",
+    "icl_triplet_unnorm": "ICL (triplet, unnormalised z: spec default)",
     "icl_no_nonlocal": "ICL triplet, no non-local",
     "icl_no_ca": "ICL triplet, no L_ca",
     "icl_no_fc": "ICL triplet, no L_fc",
@@ -167,6 +168,11 @@ METRICS = (
     ("pxap", "PxAP"),
 )
 DIAGNOSTICS = (("valid_fraction", "valid_fraction"), ("ca_loss", "L_ca"))
+# Present in results written since the part-share measurement was added.
+PART_METRICS = (
+    ("cam_on_object", "CAM on object"),
+    ("head_of_object", "head share"),
+)
 
 
 def _variant(settings):
@@ -185,7 +191,12 @@ def quality_markdown(result):
     """Tables of one quality JSON result (mean ± std over the seeds)."""
     settings = result["settings"]
     runs = result["runs"]
-    header = ["Method", "seeds"] + [label for _, label in METRICS]
+    pre = result.get("pretrain") or {}
+    every = [r["metrics"] for r in runs] + [pre.get("metrics") or {}]
+    every += list((result.get("baselines") or {}).values())
+    shares = [m["head_area"] for m in every if "head_area" in m]
+    metrics_shown = METRICS + (PART_METRICS if shares else ())
+    header = ["Method", "seeds"] + [label for _, label in metrics_shown]
     header += [label for _, label in DIAGNOSTICS] + ["s/run"]
     table = []
     for row in settings["rows"]:
@@ -193,7 +204,7 @@ def quality_markdown(result):
         if not rr:
             continue
         cells = [ROW_LABELS.get(row, row), str(len(rr))]
-        for key, _ in METRICS:
+        for key, _ in metrics_shown:
             values = [r["metrics"].get(key) for r in rr]
             cells.append(_cell(values))
         for key, _ in DIAGNOSTICS:
@@ -206,13 +217,12 @@ def quality_markdown(result):
         label = {"center_gaussian": "Centre Gaussian baseline (no model)"}.get(
             name, name
         )
-        cells = [label, "-"] + [_cell([metrics.get(k)]) for k, _ in METRICS]
+        cells = [label, "-"] + [_cell([metrics.get(k)]) for k, _ in metrics_shown]
         cells += ["n/a"] * len(DIAGNOSTICS) + ["n/a"]
         table.insert(0, cells)
-    pre = result.get("pretrain") or {}
     if pre.get("metrics"):
         cells = ["CAM pre-trained only (start of every row)", "1"]
-        cells += [_cell([pre["metrics"].get(k)]) for k, _ in METRICS]
+        cells += [_cell([pre["metrics"].get(k)]) for k, _ in metrics_shown]
         cells += ["n/a"] * len(DIAGNOSTICS)
         cells.append(f"{pre['seconds']:.0f}" if "seconds" in pre else "n/a")
         table.insert(0, cells)
@@ -239,7 +249,16 @@ def quality_markdown(result):
         f"(cam_curve_interval {settings['cam_curve_interval']}), GT-known / "
         "Top-1 Loc (IoU 0.5, optimal threshold), Top-1 Cls and PxAP in %, "
         "mean ± std over seeds; valid_fraction and L_ca: last training "
-        "epoch (ICL rows).",
+        "epoch (ICL rows)."
+        + (
+            " CAM on object: share of the score map's mass on the object; "
+            "head share: share of the object's map mass on the head (part), "
+            "from the generator's own part masks (head area: "
+            f"{np.mean(shares):.1f} % of the object's pixels, the head share "
+            "of a map uniform on the object)."
+            if shares
+            else ""
+        ),
         "",
         f"ICL settings of every ICL row: `{json.dumps(settings['icl_base'])}`",
         "",
@@ -537,6 +556,7 @@ def eval_cost_markdown(result):
 MARKDOWN = {
     "train_cost_rerun": train_cost_markdown,
     "quality": quality_markdown,
+    "quality_part_share": quality_markdown,
     "icl_diagnosis": diagnosis_markdown,
     "train_cost": train_cost_markdown,
     "eval_cost": eval_cost_markdown,
@@ -571,7 +591,9 @@ def replace_section(text, kind, body):
     return text.rstrip() + "\n\n" + block + "\n"
 
 
-def update_readme(kinds=KINDS + ("icl_diagnosis", "train_cost_rerun")):
+def update_readme(
+    kinds=KINDS + ("icl_diagnosis", "train_cost_rerun", "quality_part_share"),
+):
     """Writes the newest result of each kind into the README sections.
 
     Both `bench/README.md` and the top-level `README.md` get the sections
