@@ -217,7 +217,9 @@ def quality_markdown(result):
         label = {"center_gaussian": "Centre Gaussian baseline (no model)"}.get(
             name, name
         )
-        cells = [label, "-"] + [_cell([metrics.get(k)]) for k, _ in metrics_shown]
+        cells = [label, "-"] + [
+            _cell([metrics.get(k)]) for k, _ in metrics_shown
+        ]
         cells += ["n/a"] * len(DIAGNOSTICS) + ["n/a"]
         table.insert(0, cells)
     if pre.get("metrics"):

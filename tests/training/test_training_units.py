@@ -1,4 +1,4 @@
-"""Unit tests of wsol_tf/training.py helpers and wsol_tf/distribute.py."""
+"""Unit tests of wsol_tf.training helpers and wsol_tf/distribute.py."""
 
 import json
 import os

@@ -21,14 +21,10 @@ import sys
 from absl import flags
 
 from wsol_tf import config as config_lib
+from wsol_tf.cli.flagfiles import REPO_ROOT  # noqa: F401
+from wsol_tf.cli.flagfiles import expand_flagfiles
 
 FLAGS = flags.FLAGS
-
-# The repository root: nested flagfile paths such as `flags/base.flags`
-# are also looked up relative to it.
-REPO_ROOT = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-)
 
 _ENUMS = {
     "architecture": config_lib.ARCHITECTURES,
@@ -293,81 +289,6 @@ def config_from_flags(flag_values=None, base=None):
         name = str(e).rsplit("Received: ", 1)[-1].split("=", 1)[0]
         raise ValueError(f"Bad value for flag --{name}: {e}") from None
     return config
-
-
-def _resolve_flagfile(path, including_file=None):
-    """Finds a flagfile: as given (CWD), then beside / above the includer."""
-    path = os.path.expanduser(path)
-    if os.path.isabs(path) or os.path.exists(path):
-        return path
-    roots = []
-    if including_file:
-        d = os.path.dirname(os.path.abspath(including_file))
-        while True:
-            roots.append(d)
-            parent = os.path.dirname(d)
-            if parent == d:
-                break
-            d = parent
-    roots.append(REPO_ROOT)
-    for root in roots:
-        candidate = os.path.join(root, path)
-        if os.path.exists(candidate):
-            return candidate
-    return path
-
-
-def _read_flagfile(path, including_file, stack):
-    resolved = _resolve_flagfile(path, including_file)
-    if not os.path.isfile(resolved):
-        where = f" (included from {including_file})" if including_file else ""
-        raise flags.CantOpenFlagFileError(
-            f"Flagfile not found: {path}{where}. Looked in the working "
-            f"directory ({os.getcwd()}) and in {REPO_ROOT}."
-        )
-    key = os.path.realpath(resolved)
-    if key in stack:
-        raise flags.Error(f"Circular flagfile include: {resolved}")
-    lines = []
-    with open(resolved) as f:
-        for raw in f:
-            line = raw.strip()
-            if not line or line.startswith("#") or line.startswith("//"):
-                continue
-            if line.startswith(("--flagfile=", "-flagfile=")):
-                sub = line.split("=", 1)[1].strip()
-                lines.extend(_read_flagfile(sub, resolved, stack + [key]))
-            else:
-                lines.append(line)
-    return lines
-
-
-def expand_flagfiles(argv):
-    """Inlines `--flagfile=` arguments, like absl, with robust paths.
-
-    absl opens a nested `--flagfile=flags/base.flags` relative to the working
-    directory; here a relative path is tried in the working directory, then
-    in the including file's directory and each of its parents, then in the
-    repository root, so the flagfiles work from anywhere. Order (later flags
-    win) and comment rules (`#`, `//`) are absl's.
-    """
-    out = [argv[0]]
-    args = list(argv[1:])
-    while args:
-        arg = args.pop(0)
-        if arg == "--":
-            out.append(arg)
-            out.extend(args)
-            break
-        if arg in ("--flagfile", "-flagfile"):
-            if not args:
-                raise flags.IllegalFlagValueError("--flagfile with no argument")
-            out.extend(_read_flagfile(args.pop(0), None, []))
-        elif arg.startswith(("--flagfile=", "-flagfile=")):
-            out.extend(_read_flagfile(arg.split("=", 1)[1], None, []))
-        else:
-            out.append(arg)
-    return out
 
 
 def parse_flags(argv, flag_values=None):

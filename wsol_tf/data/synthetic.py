@@ -245,8 +245,9 @@ def generate_synthetic_dataset(
         seed: generator seed; equal settings give identical files.
         head_scale: multiplies the head (part) area bounds
             `synthetic_render.HEAD_FRACTION` (0.045-0.08 of the body
-            ellipse's a * b at 1.0). Larger heads make the classes easier to learn from scratch (the
-            benchmark uses 2.0); at most `MAX_HEAD_SCALE`.
+            ellipse's a * b at 1.0). Larger heads make the classes easier
+            to learn from scratch (the quality benchmark uses 2.0); at most
+            `MAX_HEAD_SCALE`.
         distractor_heads: probability of a head of another class in the
             background (0.4: the CUB-like default).
         overwrite: replace an existing `root`.

@@ -1,0 +1,109 @@
+"""bench/part_share.py: CAM mass on the head vs the object, hand-made maps."""
+
+import os
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from wsol_tf.config import DataConfig
+from wsol_tf.data import build_dataset
+from wsol_tf.data import resolve_dataset
+from wsol_tf.data.synthetic import render_image
+
+sys.path.insert(
+    0, os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "bench")
+)
+from part_share import part_share  # noqa: E402
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return resolve_dataset(
+        DataConfig(
+            cache_dir=str(tmp_path_factory.mktemp("cache")),
+            image_size=SIZE,
+            resize_size=SIZE,
+            eval_image_size=SIZE,
+            eval_batch_size=4,
+            synthetic_num_classes=2,
+            synthetic_train_per_class=2,
+            synthetic_val_per_class=1,
+            synthetic_test_per_class=3,
+            synthetic_image_size=64,
+            synthetic_head_scale=2.0,
+            synthetic_distractor_heads=0.0,
+        )
+    )
+
+
+def _masks(data):
+    """(object, head) masks at SIZE of every test image, in dataset order."""
+    out = []
+    for batch in build_dataset(data, "test", training=False):
+        for image_id, label in zip(
+            np.asarray(batch["image_ids"]), np.asarray(batch["labels"])
+        ):
+            index = int(image_id.decode().split("_")[-1].split(".")[0])
+            ex = render_image(
+                0,
+                "test",
+                index,
+                int(label),
+                num_classes=2,
+                image_size=64,
+                head_scale=2.0,
+                distractor_heads=0.0,
+            )
+            obj, head = (
+                cv2.resize(
+                    m.any(0).astype(np.uint8),
+                    (SIZE, SIZE),
+                    interpolation=cv2.INTER_NEAREST,
+                )
+                for m in (ex.instance_masks, ex.part_masks)
+            )
+            out.append((obj.astype(bool), head.astype(bool)))
+    return out
+
+
+class _MapModel:
+    """Returns the given [SIZE, SIZE] maps, one per image in order."""
+
+    def __init__(self, maps):
+        self.maps = list(maps)
+
+    def compute_cams(self, images, class_ids):
+        n = len(class_ids)
+        batch, self.maps = self.maps[:n], self.maps[n:]
+        return None, np.stack(batch).astype(np.float32)
+
+
+def test_object_mask_map_has_the_area_share_on_the_head(data):
+    masks = _masks(data)
+    assert len(masks) == 6
+    area = np.mean([h.sum() / o.sum() for o, h in masks]) * 100
+    # A map equal to the object mask: all mass on the object, and the
+    # head's share of it is the head's share of the object's pixels.
+    got = part_share(_MapModel(o for o, _ in masks), data)
+    assert got["cam_on_object"] == pytest.approx(100.0)
+    assert got["head_of_object"] == pytest.approx(area)
+    assert got["head_area"] == pytest.approx(area)
+    assert 0 < area < 15
+
+
+def test_head_only_and_background_only_maps(data):
+    masks = _masks(data)
+    got = part_share(_MapModel(h for _, h in masks), data)
+    assert got["cam_on_object"] == pytest.approx(100.0)
+    assert got["head_of_object"] == pytest.approx(100.0)
+    got = part_share(_MapModel(~o for o, _ in masks), data)
+    assert got["cam_on_object"] == pytest.approx(0.0)
+    # 1.0 on the object, 0.5 elsewhere: min-max normalisation (protocol)
+    # maps the background to 0, so all the mass is on the object.
+    mixed = [np.where(o, 1.0, 0.5) for o, _ in masks]
+    got = part_share(_MapModel(mixed), data)
+    assert got["cam_on_object"] == pytest.approx(100.0)

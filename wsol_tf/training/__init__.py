@@ -1,0 +1,34 @@
+"""run_training(config): the whole experiment of one ExperimentConfig.
+
+Seeds, dataset resolution, dtype policy, distribution strategy, model,
+SGD (Nesterov) with the protocol's per-epoch step decay, callbacks in the
+order that matters, `model.fit`, then the final test evaluation, metrics
+JSON, visualizations and the SavedModel export. Files under `model_dir`:
+
+```
+config.json              resolved ExperimentConfig (atomic)
+checkpoints/last.keras   every epoch (atomic); best.keras on val improvement
+backup/                  BackupAndRestore state: a rerun resumes from it
+logs/                    TensorBoard scalars and CAM images
+history.csv              per-epoch logs
+metrics_test.json        final metrics of the test split (protocol pinned)
+visualizations/          CAM grid and BoxAcc-vs-threshold curve PNGs
+saved_model/             serving SavedModel (see wsol_tf.export)
+```
+
+A killed run restarted with the same `model_dir` resumes from the last
+finished epoch (`backup/` is kept after the end, so rerunning a finished
+run with more `epochs` continues it; delete `model_dir` to start over).
+"""
+
+from wsol_tf.training.callbacks import MONITOR  # noqa: F401
+from wsol_tf.training.callbacks import AtomicBackupAndRestore  # noqa: F401
+from wsol_tf.training.callbacks import AtomicModelCheckpoint  # noqa: F401
+from wsol_tf.training.callbacks import CamImageSummary  # noqa: F401
+from wsol_tf.training.callbacks import step_decay  # noqa: F401
+from wsol_tf.training.loop import finish  # noqa: F401
+from wsol_tf.training.loop import resolve_experiment  # noqa: F401
+from wsol_tf.training.loop import run_training  # noqa: F401
+from wsol_tf.training.reporting import format_metrics_table  # noqa: F401
+from wsol_tf.training.reporting import protocol_settings  # noqa: F401
+from wsol_tf.training.reporting import write_json  # noqa: F401

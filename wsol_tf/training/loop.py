@@ -1,0 +1,277 @@
+"""run_training / finish: one experiment from config to exported model."""
+
+import dataclasses
+import json
+import os
+
+import keras
+
+from wsol_tf import distribute
+from wsol_tf import visualization
+from wsol_tf.callbacks import LocalizationMetricsCallback
+from wsol_tf.data import build_dataset
+from wsol_tf.data import name_undecodable_images
+from wsol_tf.data import resolve_dataset
+from wsol_tf.evaluation.runner import evaluate_model
+from wsol_tf.export import export_saved_model
+from wsol_tf.models import build_model
+from wsol_tf.training.callbacks import AtomicBackupAndRestore
+from wsol_tf.training.callbacks import AtomicModelCheckpoint
+from wsol_tf.training.callbacks import CamImageSummary
+from wsol_tf.training.callbacks import step_decay
+from wsol_tf.training.reporting import format_metrics_table
+from wsol_tf.training.reporting import protocol_settings
+from wsol_tf.training.reporting import write_json
+
+
+def resolve_experiment(config):
+    """Resolves the dataset (paths, num_classes) and the model's classes."""
+    config.validate()
+    data_config = resolve_dataset(config.data)
+    return dataclasses.replace(
+        config,
+        data=data_config,
+        model=config.model.replace(num_classes=data_config.num_classes),
+    )
+
+
+def _has_tensorboard():
+    """tf.summary needs the `tensorboard` package (not a TF dependency)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        print(
+            "TensorBoard logs skipped: `pip install tensorboard` to get "
+            "scalars and CAM images under <model_dir>/logs.",
+            flush=True,
+        )
+        return False
+    return True
+
+
+def _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose):
+    train = config.train
+    schedule = step_decay(
+        train.learning_rate, train.lr_decay_epochs, train.lr_decay_factor
+    )
+    cbs = [keras.callbacks.LearningRateScheduler(schedule)]
+    if val_ds is not None and train.eval_every_epochs > 0:
+        cbs.append(
+            LocalizationMetricsCallback(
+                val_ds,
+                eval_config=config.eval,
+                every_n_epochs=train.eval_every_epochs,
+                verbose=int(verbose != 0),
+            )
+        )
+    backup = "backup" if chief else f"backup_{task}"
+    cbs += [
+        AtomicModelCheckpoint(
+            os.path.join(model_dir, "checkpoints"), chief=chief
+        ),
+        AtomicBackupAndRestore(
+            os.path.join(model_dir, backup), delete_checkpoint=False
+        ),
+    ]
+    if chief and _has_tensorboard():
+        log_dir = os.path.join(model_dir, "logs")
+        cbs.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
+        if val_ds is not None:
+            batch = next(iter(val_ds))
+            cbs.append(
+                CamImageSummary(batch, log_dir, config.data.normalization)
+            )
+    if chief:
+        cbs.append(
+            keras.callbacks.CSVLogger(
+                os.path.join(model_dir, "history.csv"), append=resuming
+            )
+        )
+    return cbs
+
+
+def _check_same_experiment(model_dir, config):
+    """Refuses to resume a backup made by a different model or loss."""
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    current = config.to_dict()
+    changed = [
+        f"{section}.{key}"
+        for section in ("model", "loss")
+        for key in current[section]
+        if saved.get(section, {}).get(key) != current[section][key]
+    ]
+    if saved.get("data", {}).get("image_size") != config.data.image_size:
+        changed.append("data.image_size")
+    if changed:
+        raise ValueError(
+            f"{model_dir} holds a run with a different configuration "
+            f"({', '.join(changed)}), so its backup cannot be resumed: use "
+            "another model_dir or delete this one. "
+            f"Received: model_dir={model_dir}"
+        )
+
+
+def _patch_for_multi_worker(model):
+    """Works around two Keras 3 bugs with MultiWorkerMirroredStrategy.
+
+    keras-team/keras#20585: (1) the pre-fit symbolic build reduces a
+    PerReplica batch eagerly, which the strategy rejects: without the
+    captured strategy the (already built) model skips it, and `fit` runs
+    under `strategy.scope()`; (2) the step outputs are reduced with
+    `strategy.reduce("MEAN", v, axis=0)`, which fails on scalar logs: the
+    logs are given a leading axis of 1 (the mean over workers is a scalar).
+    Undone after `fit`.
+    """
+    import tensorflow as tf
+
+    model._distribute_strategy = None
+    train_step = model.train_step
+
+    def train_step_with_axis(data):
+        return {k: tf.reshape(v, [1]) for k, v in train_step(data).items()}
+
+    model.train_step = train_step_with_axis
+
+
+def run_training(config, *, callbacks=(), verbose="auto"):
+    """Trains, evaluates, visualizes and exports one experiment.
+
+    Args:
+        config: `ExperimentConfig`; `train.model_dir` is required.
+        callbacks: extra Keras callbacks, appended after the built-in ones.
+        verbose: `model.fit` verbosity.
+
+    Returns:
+        `(model, history, final_metrics)`: the trained `WSOLModel`, the
+        `keras.callbacks.History` of this `fit` call (only the epochs run
+        now when resuming) and the test-split metrics dict.
+    """
+    train = config.train
+    if not train.model_dir:
+        raise ValueError(
+            "run_training needs an output directory. Received: model_dir=''"
+        )
+    # Multi-worker and TPU strategies must exist before other TF ops.
+    strategy = distribute.get_strategy(train.strategy, train.tpu_address)
+    policy = distribute.set_precision(train.precision)
+    keras.utils.set_random_seed(train.seed)
+    config = resolve_experiment(config)
+    config = dataclasses.replace(
+        config, train=config.train.replace(precision=policy)
+    )
+    data = config.data
+    model_dir = train.model_dir
+    chief = distribute.is_chief(strategy)
+    task = distribute.task_name(strategy)
+    resuming = os.path.exists(
+        os.path.join(model_dir, "backup", "training_metadata.json")
+    )
+    if resuming:
+        _check_same_experiment(model_dir, config)
+    if chief:
+        write_json(os.path.join(model_dir, "config.json"), config.to_dict())
+    train_ds = build_dataset(data, data.train_split, training=True)
+    steps = train.steps_per_epoch or None
+    if steps:
+        train_ds = train_ds.repeat()
+    val_ds = None
+    if train.eval_every_epochs > 0 or train.visualize:
+        val_ds = build_dataset(data, data.val_split, training=False)
+    with strategy.scope():
+        model = build_model(
+            config.model, config.loss, image_size=data.image_size
+        )
+        model.configure_optimization(
+            weight_decay=train.weight_decay,
+            lr_classifier_ratio=train.lr_classifier_ratio,
+        )
+        model.compile(
+            optimizer=keras.optimizers.SGD(
+                learning_rate=train.learning_rate,
+                momentum=train.momentum,
+                nesterov=train.nesterov,
+            )
+        )
+        model.optimizer.build(model.trainable_variables)
+    if train.strategy == "multi_worker":
+        _patch_for_multi_worker(model)
+    cbs = _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose)
+    splits = (data.train_split, data.val_split, data.test_split)
+    with name_undecodable_images(data, splits), strategy.scope():
+        history = model.fit(
+            train_ds,
+            epochs=train.epochs,
+            steps_per_epoch=steps,
+            shuffle=False,  # the dataset is shuffled (seeded) already
+            callbacks=cbs + list(callbacks),
+            verbose=verbose,
+        )
+    if train.strategy == "multi_worker":
+        model._distribute_strategy = strategy
+        del model.train_step
+    with name_undecodable_images(data, splits):
+        final = finish(model, config, write_outputs=chief)
+    return model, history, final
+
+
+def finish(model, config, write_outputs=True):
+    """Test-split metrics (printed, JSON), visualizations and the export.
+
+    The CAM threshold of the drawn and served boxes is the one of
+    MaxBoxAcc@50 on the val split (train-fullsup), never chosen on test.
+    """
+    data, model_dir = config.data, config.train.model_dir
+    test_ds = build_dataset(data, data.test_split, training=False)
+    details = evaluate_model(model, test_ds, config.eval, return_details=True)
+    metrics = details.metrics
+    report = {
+        "metrics": metrics,
+        "protocol": protocol_settings(data, config.eval, data.test_split),
+    }
+    train = config.train
+    if write_outputs and (train.visualize or train.export):
+        val_ds = build_dataset(data, data.val_split, training=False)
+        evaluator, _ = visualization.accumulate_split(
+            model, val_ds, config.eval
+        )
+        threshold = 0.5
+        if evaluator is not None:
+            best = evaluator.best_thresholds()
+            threshold = best.get(50, next(iter(best.values())))
+        report["cam_threshold"] = {
+            "value": threshold,
+            "source": f"MaxBoxAcc@50 on the {data.val_split} split",
+        }
+    if write_outputs and train.visualize:
+        report["visualizations"] = visualization.visualize_split(
+            model,
+            test_ds,
+            os.path.join(model_dir, "visualizations"),
+            normalization=data.normalization,
+            eval_config=config.eval,
+            threshold=threshold,
+            suffix=data.test_split,
+            curve=details.box_curve,
+        )
+    if write_outputs and train.export:
+        report["saved_model"] = export_saved_model(
+            model,
+            os.path.join(model_dir, "saved_model"),
+            image_size=data.eval_image_size,
+            threshold=threshold,
+        )
+    if write_outputs:
+        write_json(os.path.join(model_dir, "metrics_test.json"), report)
+        title = (
+            f"Final localization metrics: {data.dataset_name} "
+            f"{data.test_split} split, {config.model.architecture} "
+            f"{config.model.method} (interval "
+            f"{config.eval.cam_curve_interval}, multi-contour "
+            f"{config.eval.multi_contour_eval})"
+        )
+        print(format_metrics_table(metrics, title), flush=True)
+    return metrics
