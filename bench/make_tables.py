@@ -558,7 +558,6 @@ def eval_cost_markdown(result):
 MARKDOWN = {
     "train_cost_rerun": train_cost_markdown,
     "quality": quality_markdown,
-    "quality_part_share": quality_markdown,
     "icl_diagnosis": diagnosis_markdown,
     "train_cost": train_cost_markdown,
     "eval_cost": eval_cost_markdown,
@@ -593,9 +592,7 @@ def replace_section(text, kind, body):
     return text.rstrip() + "\n\n" + block + "\n"
 
 
-def update_readme(
-    kinds=KINDS + ("icl_diagnosis", "train_cost_rerun", "quality_part_share"),
-):
+def update_readme(kinds=KINDS + ("icl_diagnosis", "train_cost_rerun")):
     """Writes the newest result of each kind into the README sections.
 
     Both `bench/README.md` and the top-level `README.md` get the sections
