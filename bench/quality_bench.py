@@ -248,6 +248,20 @@ def _fit(model, dataset, steps, verbose=False):
     return {k: float(v[-1]) for k, v in history.history.items()}
 
 
+def _cam_model(data, path):
+    """The pre-trained CAM model with its cached weights from `path`."""
+    from wsol_tf.models import WSOLModel
+
+    model = WSOLModel(
+        _ARCH.value,
+        "cam",
+        num_classes=data.num_classes,
+        image_size=data.image_size,
+    )
+    model.load_weights(path)
+    return model
+
+
 def pretrained_weights(data):
     """Path of the cached pre-trained CAM weights (trains them if absent)."""
     from wsol_tf.data import build_dataset
@@ -269,13 +283,7 @@ def pretrained_weights(data):
         if "head_of_object" not in info.get("metrics", {}):
             keras.backend.clear_session()
             keras.mixed_precision.set_global_policy(_PRECISION.value)
-            model = WSOLModel(
-                _ARCH.value,
-                "cam",
-                num_classes=data.num_classes,
-                image_size=data.image_size,
-            )
-            model.load_weights(path)
+            model = _cam_model(data, path)
             metrics = info.get("metrics") or _evaluate(
                 model, data, EvalConfig(cam_curve_interval=_INTERVAL.value)
             )
@@ -321,15 +329,7 @@ def pretrained_weights(data):
 
 def copy_backbone(model, path, data):
     """Copies backbone + classifier of the cached CAM model into `model`."""
-    from wsol_tf.models import WSOLModel
-
-    source = WSOLModel(
-        _ARCH.value,
-        "cam",
-        num_classes=data.num_classes,
-        image_size=data.image_size,
-    )
-    source.load_weights(path)
+    source = _cam_model(data, path)
     layers = {layer.name: layer for layer in source.network.layers}
     copied = 0
     for layer in model.network.layers:
