@@ -13,6 +13,15 @@ from wsol_tf.data.synthetic import render_image
 from wsol_tf.evaluation import scoremaps_from_cams
 
 
+def _union_at(masks, size):
+    """Union of bool masks [N, H, W], nearest-resized to size x size."""
+    return cv2.resize(
+        masks.any(0).astype(np.uint8),
+        (size, size),
+        interpolation=cv2.INTER_NEAREST,
+    ).astype(bool)
+
+
 def part_share(model, data):
     """Where the CAM mass lies: the head (part), the object, the background.
 
@@ -50,15 +59,8 @@ def part_share(model, data):
                 head_scale=data.synthetic_head_scale,
                 distractor_heads=data.synthetic_distractor_heads,
             )
-
-            def resized(mask):
-                return cv2.resize(
-                    mask.any(0).astype(np.uint8),
-                    (size, size),
-                    interpolation=cv2.INTER_NEAREST,
-                ).astype(bool)
-
-            obj, head = resized(ex.instance_masks), resized(ex.part_masks)
+            obj = _union_at(ex.instance_masks, size)
+            head = _union_at(ex.part_masks, size)
             total, on_obj = cam.sum(), cam[obj].sum()
             sums["cam_on_object"].append(on_obj / max(total, 1e-12))
             sums["head_of_object"].append(cam[head].sum() / max(on_obj, 1e-12))

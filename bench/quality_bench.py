@@ -283,12 +283,11 @@ def pretrained_weights(data):
         if "head_of_object" not in info.get("metrics", {}):
             keras.backend.clear_session()
             keras.mixed_precision.set_global_policy(_PRECISION.value)
-            model = _cam_model(data, path)
-            metrics = info.get("metrics") or _evaluate(
-                model, data, EvalConfig(cam_curve_interval=_INTERVAL.value)
+            info["metrics"] = _evaluate(
+                _cam_model(data, path),
+                data,
+                EvalConfig(cam_curve_interval=_INTERVAL.value),
             )
-            metrics.update(part_share(model, data))
-            info["metrics"] = metrics
             make_tables.write_json(path + ".json", info)
         return path, info
     keras.backend.clear_session()
@@ -315,7 +314,6 @@ def pretrained_weights(data):
         info["metrics"] = _evaluate(
             model, data, EvalConfig(cam_curve_interval=_INTERVAL.value)
         )
-        info["metrics"].update(part_share(model, data))
     except Exception as e:  # noqa: BLE001 - the bench goes on without it
         info["eval_error"] = f"{type(e).__name__}: {e}"
     make_tables.write_json(path + ".json", info)
@@ -344,16 +342,19 @@ def copy_backbone(model, path, data):
 
 
 def _evaluate(model, data, eval_config):
+    """Protocol metrics of the test split, and the CAM's part share."""
     from wsol_tf.data import build_dataset
     from wsol_tf.evaluation import evaluate_model
 
     test_ds = build_dataset(data, data.test_split, training=False)
     metrics = evaluate_model(model, test_ds, eval_config)
-    return {
+    metrics = {
         k: float(v)
         for k, v in metrics.items()
         if isinstance(v, (int, float, np.floating, np.integer))
     }
+    metrics.update(part_share(model, data))
+    return metrics
 
 
 def _model_path(data, output, row, seed):
@@ -396,7 +397,6 @@ def run_one(row, seed, data, eval_config, pretrained, output):
     start = time.perf_counter()
     try:
         metrics, error = _evaluate(model, data, eval_config), None
-        metrics.update(part_share(model, data))
     except Exception as e:  # noqa: BLE001 - recorded, redone by --resume
         metrics, error = {}, f"{type(e).__name__}: {e}"
     eval_seconds = time.perf_counter() - start
@@ -433,7 +433,6 @@ def reevaluate(run, data, eval_config):
     model.load_weights(run["weights"])
     start = time.perf_counter()
     run["metrics"] = _evaluate(model, data, eval_config)
-    run["metrics"].update(part_share(model, data))
     run["eval_seconds"] = time.perf_counter() - start
     run.pop("eval_error", None)
     os.remove(run["weights"])
@@ -465,18 +464,7 @@ class _CenterBaseline:
 
 
 def center_baseline(data, eval_config):
-    from wsol_tf.data import build_dataset
-    from wsol_tf.evaluation import evaluate_model
-
-    test_ds = build_dataset(data, data.test_split, training=False)
-    baseline = _CenterBaseline(data.num_classes)
-    metrics = evaluate_model(baseline, test_ds, eval_config)
-    metrics = {
-        k: float(v)
-        for k, v in metrics.items()
-        if isinstance(v, (int, float, np.floating, np.integer))
-    }
-    metrics.update(part_share(baseline, data))
+    metrics = _evaluate(_CenterBaseline(data.num_classes), data, eval_config)
     metrics["top1_cls"] = None  # labels given: not a classifier
     metrics["top1_loc"] = None
     return metrics

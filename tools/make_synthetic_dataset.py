@@ -11,6 +11,7 @@ from absl import app
 from absl import flags
 
 from wsol_tf.data import generate_synthetic_dataset
+from wsol_tf.data.synthetic_render import DISTRACTOR_HEAD_PROBABILITY
 
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
 _NUM_CLASSES = flags.DEFINE_integer("num_classes", 4, "Classes (1-96).")
@@ -23,7 +24,9 @@ _HEAD_SCALE = flags.DEFINE_float(
     "head_scale", 1.0, "x the head (part) area (0 < s <= 3)."
 )
 _DISTRACTORS = flags.DEFINE_float(
-    "distractor_heads", 0.4, "P(a head of another class in the background)."
+    "distractor_heads",
+    DISTRACTOR_HEAD_PROBABILITY,
+    "P(a head of another class in the background).",
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace output_dir.")
 

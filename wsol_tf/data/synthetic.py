@@ -104,27 +104,16 @@ def render_image(
     )
 
 
-def _write_split(root, split, per_class, settings):
-    num_classes, seed = settings["num_classes"], settings["seed"]
+def _write_split(root, split, per_class, seed, render_options):
+    """Writes one split; `render_options`: keyword args of render_image."""
+    num_classes = render_options["num_classes"]
     ids, labels, sizes, boxes, masks = [], [], [], [], []
     index = 0
     for class_id in range(num_classes):
         for _ in range(per_class):
             stem = f"{split}/{class_id:03d}/{split}_{index:05d}"
             image_id = f"images/{stem}.jpg"
-            ex = render_image(
-                seed,
-                split,
-                index,
-                class_id,
-                num_classes=num_classes,
-                image_size=settings["image_size"],
-                head_scale=settings.get("head_scale", 1.0),
-                distractor_heads=settings.get(
-                    "distractor_heads",
-                    synthetic_render.DISTRACTOR_HEAD_PROBABILITY,
-                ),
-            )
+            ex = render_image(seed, split, index, class_id, **render_options)
             height, width = ex.image.shape[:2]
             _write_image(
                 os.path.join(root, image_id), ex.image[..., ::-1], ".jpg"
@@ -284,8 +273,14 @@ def generate_synthetic_dataset(
         per_split = dict(
             train=train_per_class, val=val_per_class, test=test_per_class
         )
+        render_options = dict(
+            num_classes=num_classes,
+            image_size=image_size,
+            head_scale=head_scale,
+            distractor_heads=distractor_heads,
+        )
         for split in SPLITS:
-            _write_split(tmp, split, per_split[split], settings)
+            _write_split(tmp, split, per_split[split], seed, render_options)
         _write_text(
             os.path.join(tmp, "synthetic.json"),
             [json.dumps(settings, indent=2, sort_keys=True)],
