@@ -1,15 +1,31 @@
 """Frozen experiment configuration: data, model, loss, training, evaluation.
 
-Every setting the paper leaves open (tagged NOT FOUND / INFERRED in the spec)
-is a field here with the documented default. Scripts turn absl flags into an
-`ExperimentConfig` (see `wsol_tf/cli/common_flags.py`); the library only reads
-these dataclasses, never `FLAGS`.
+Every setting is declared once, as a dataclass field built by `setting()`:
+its default, its choices or range, and its help text. From that
+declaration come the validation run on construction (`__post_init__`),
+the absl flags of the tools (`wsol_tf/cli/config_flags.py`) and the
+layers' argument checks (`check_setting`). Settings the paper leaves open
+(NOT FOUND / INFERRED in the spec) carry the documented default. The
+library only reads these dataclasses, never `FLAGS`.
+
+Two concepts are needed by two sections: the number of classes (data:
+label checks; model: the classifier) and the seed (data order; weights and
+dropout). Each is one setting (`DataConfig.num_classes`,
+`TrainConfig.seed`, one flag each); the other section's field is declared
+with `same_as()` and `ExperimentConfig` keeps the two equal.
 """
 
 import dataclasses
 import json
 from typing import Optional
 from typing import Tuple
+
+from wsol_tf.settings import ConfigBase
+from wsol_tf.settings import SettingError  # noqa: F401
+from wsol_tf.settings import check_setting  # noqa: F401
+from wsol_tf.settings import link_mirrors
+from wsol_tf.settings import same_as
+from wsol_tf.settings import setting
 
 ARCHITECTURES = ("vgg16", "resnet50", "inceptionv3")
 METHODS = ("cam", "adl", "icl")
@@ -21,46 +37,67 @@ NORMALIZATIONS = ("imagenet", "caffe", "tf", "none")
 DEFAULT_DROP_THRESHOLD = {"vgg16": 0.8, "inceptionv3": 0.8, "resnet50": 0.9}
 
 
-def _check(cond, name, value, expected):
-    if not cond:
-        raise ValueError(
-            f"Invalid config value: expected {name} to be {expected}. "
-            f"Received: {name}={value!r}"
-        )
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(ConfigBase):
+    """Optimisation (wsolevaluation protocol defaults; ICL's NOT FOUND)."""
 
-
-class _Base:
-    """Shared to_dict / from_dict helpers for the frozen dataclasses."""
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ValueError(
-                f"Unknown {cls.__name__} keys {unknown}; expected a subset "
-                f"of {sorted(names)}."
-            )
-        kwargs = {}
-        for k, v in d.items():
-            if isinstance(v, list):
-                v = tuple(v)
-            kwargs[k] = v
-        obj = cls(**kwargs)
-        obj.validate()
-        return obj
-
-    def replace(self, **changes):
-        obj = dataclasses.replace(self, **changes)
-        obj.validate()
-        return obj
+    model_dir: str = setting(
+        "",
+        "Output directory: checkpoints, backup, logs, config.json, metrics, "
+        "visualizations, saved_model.",
+    )
+    epochs: int = setting(40, "Training epochs.", low=1)
+    steps_per_epoch: int = setting(
+        0, "Steps per epoch (0: one pass over the train split).", low=0
+    )
+    learning_rate: float = setting(
+        0.01, "Base learning rate (pretrained feature layers).", low=0,
+        low_open=True,
+    )
+    lr_classifier_ratio: float = setting(
+        10.0, "Learning-rate multiplier of the new layers.", low=0
+    )
+    lr_decay_epochs: int = setting(
+        30, "Multiply the learning rate by lr_decay_factor every this many "
+        "epochs.", low=1,
+    )
+    lr_decay_factor: float = setting(0.1, "Step-decay factor.", low=0)
+    momentum: float = setting(0.9, "SGD momentum.", low=0)
+    nesterov: bool = setting(True, "Nesterov momentum.")
+    weight_decay: float = setting(
+        1e-4, "Weight decay (coupled L2, as PyTorch SGD).", low=0
+    )
+    precision: str = setting(
+        "auto",
+        "Dtype policy: auto (mixed_float16 on GPU, float32 on CPU), float32, "
+        "mixed_float16 or mixed_bfloat16.",
+        choices=PRECISIONS,
+    )
+    strategy: str = setting(
+        "default",
+        "tf.distribute strategy: default, mirrored, multi_worker (TF_CONFIG) "
+        "or tpu.",
+        choices=STRATEGIES,
+    )
+    tpu_address: str = setting(
+        "", "TPU name or grpc:// address for --strategy=tpu."
+    )
+    seed: int = setting(
+        0, "Random seed: data order, initialisation and dropout draws."
+    )
+    eval_every_epochs: int = setting(
+        1, "Evaluate the val split every N epochs (0: never).", low=0
+    )
+    export: bool = setting(
+        True, "Export a SavedModel to <model_dir>/saved_model at the end."
+    )
+    visualize: bool = setting(
+        True, "Write CAM grids and the BoxAcc curve at the end."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig(_Base):
+class DataConfig(ConfigBase):
     """Where the dataset lives and how images are fed.
 
     `metadata_root` holds `<split>/{image_ids,class_labels,image_sizes,
@@ -70,324 +107,272 @@ class DataConfig(_Base):
     embedded synthetic dataset into `cache_dir` and use it.
     """
 
-    dataset_name: str = "synthetic"
-    data_root: str = ""
-    metadata_root: str = ""
-    mask_metadata_root: str = ""  # OpenImages-style masks for PxAP at eval
-    cache_dir: str = ""  # "" -> ~/.cache/wsol_tf (or $WSOL_TF_CACHE)
-    num_classes: Optional[int] = None  # None -> inferred from train labels
-    train_split: str = "train"
-    val_split: str = "val"
-    test_split: str = "test"
-    resize_size: int = 256  # train: resize to this square, then crop
-    image_size: int = 224  # train crop size
-    eval_image_size: int = 224  # eval: squash-resize to this square
-    normalization: str = "imagenet"  # mean/std of torchvision (protocol)
-    batch_size: int = 32
-    eval_batch_size: int = 32
-    shuffle_buffer: int = 2048
-    cache: bool = False
-    num_parallel_calls: int = -1  # -1 -> tf.data.AUTOTUNE
-    max_boxes: int = 0  # 0 -> max over the split
-    seed: int = 0
-    # Synthetic dataset generator settings (used when dataset_name is
-    # "synthetic" and data_root is empty).
-    synthetic_num_classes: int = 4
-    synthetic_train_per_class: int = 64
-    synthetic_val_per_class: int = 8
-    synthetic_test_per_class: int = 16
-    synthetic_image_size: int = 128
-    synthetic_seed: int = 0
-    synthetic_head_scale: float = 1.0  # x the head (part) area bounds
-    synthetic_distractor_heads: float = 0.4  # P(other class's head in bg)
-
-    def validate(self):
-        _check(self.image_size > 0, "image_size", self.image_size, "> 0")
-        _check(
-            self.resize_size >= self.image_size,
-            "resize_size",
-            self.resize_size,
-            f">= image_size ({self.image_size})",
-        )
-        _check(
-            self.eval_image_size > 0,
-            "eval_image_size",
-            self.eval_image_size,
-            "> 0",
-        )
-        _check(
-            self.normalization in NORMALIZATIONS,
-            "normalization",
-            self.normalization,
-            f"one of {NORMALIZATIONS}",
-        )
-        _check(self.batch_size > 0, "batch_size", self.batch_size, "> 0")
-        _check(
-            self.eval_batch_size > 0,
-            "eval_batch_size",
-            self.eval_batch_size,
-            "> 0",
-        )
-        _check(
-            self.num_classes is None or self.num_classes > 0,
-            "num_classes",
-            self.num_classes,
-            "None or > 0",
-        )
-        _check(self.max_boxes >= 0, "max_boxes", self.max_boxes, ">= 0")
+    dataset_name: str = setting(
+        "synthetic", "Dataset: synthetic, cub, ilsvrc or openimages."
+    )
+    data_root: str = setting(
+        "",
+        "Directory the image ids are relative to; empty with "
+        "dataset_name=synthetic: generate the embedded synthetic set.",
+    )
+    metadata_root: str = setting(
+        "",
+        "wsolevaluation metadata directory holding <split>/{image_ids,"
+        "class_labels,image_sizes,localization}.txt.",
+    )
+    mask_metadata_root: str = setting(
+        "", "Metadata with OpenImages-style masks for PxAP at evaluation "
+        "('' -> none)."
+    )
+    cache_dir: str = setting(
+        "", "Where the synthetic set is generated ('' -> $WSOL_TF_CACHE or "
+        "~/.cache/wsol_tf)."
+    )
+    num_classes: Optional[int] = setting(
+        None,
+        "Number of classes: label range and classifier width (unset: max "
+        "train label + 1).",
+        low=1,
+    )
+    train_split: str = setting(
+        "train", "Split used for training (train-weaksup)."
+    )
+    val_split: str = setting(
+        "val", "Split evaluated every epoch (train-fullsup)."
+    )
+    test_split: str = setting(
+        "test", "Split evaluated once at the end (reported numbers)."
+    )
+    resize_size: int = setting(
+        256, "Training: squash-resize to this size, then random crop.",
+        low="image_size",
+    )
+    image_size: int = setting(
+        224, "Training crop size (network input during training).", low=1
+    )
+    eval_image_size: int = setting(
+        224,
+        "Evaluation: squash-resize size; CAMs and GT boxes live in this "
+        "frame (protocol: 224).",
+        low=1,
+    )
+    normalization: str = setting(
+        "imagenet",
+        "Input normalisation (imagenet: torchvision mean/std, the protocol).",
+        choices=NORMALIZATIONS,
+    )
+    batch_size: int = setting(
+        32, "Global training batch size (split over replicas).", low=1
+    )
+    eval_batch_size: int = setting(32, "Evaluation batch size.", low=1)
+    shuffle_buffer: int = setting(
+        2048, "Shuffle buffer size for the training split.", low=0
+    )
+    cache: bool = setting(False, "Cache decoded images in memory.")
+    num_parallel_calls: int = setting(
+        -1, "tf.data parallelism (-1: AUTOTUNE).", low=-1
+    )
+    max_boxes: int = setting(
+        0, "GT boxes per image after padding (0: max of the split).", low=0
+    )
+    seed: int = same_as(TrainConfig, "seed")
+    # The embedded synthetic generator (dataset_name "synthetic", no
+    # data_root).
+    synthetic_num_classes: int = setting(
+        4, "Synthetic set: number of classes.",
+    )
+    synthetic_train_per_class: int = setting(
+        64, "Synthetic set: train images per class.",
+    )
+    synthetic_val_per_class: int = setting(
+        8, "Synthetic set: val images per class.",
+    )
+    synthetic_test_per_class: int = setting(
+        16, "Synthetic set: test images per class.",
+    )
+    synthetic_image_size: int = setting(
+        128, "Synthetic set: image side in pixels.",
+    )
+    synthetic_seed: int = setting(0, "Synthetic set: generator seed.")
+    synthetic_head_scale: float = setting(
+        1.0,
+        "Synthetic set: x the head (part) area (larger: easier to learn from "
+        "scratch; <= 3).",
+    )
+    synthetic_distractor_heads: float = setting(
+        0.4,
+        "Synthetic set: probability of another class's head in the "
+        "background.",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig(_Base):
+class ModelConfig(ConfigBase):
     """Backbone, method and the attention-module settings.
 
     Defaults follow `spec/method.md`; fields marked INFERRED / NOT FOUND
     there are choices the paper does not fix.
     """
 
-    architecture: str = "resnet50"
-    method: str = "icl"
-    num_classes: int = 200
-    weights: Optional[str] = None  # None | "imagenet" | path to a file
-    large_feature_map: bool = False
-    # Attention dropout (ADL and ICL).
-    drop_rate: float = 0.75  # probability of the drop branch per call
-    drop_threshold: Optional[float] = None  # gamma_d; None -> per backbone
-    # ICL only.
-    bg_threshold: float = 0.2  # gamma_bg (NOT FOUND; guess)
-    use_non_local: bool = True
-    non_local_sub_sample: bool = True
-    # C' = C / r in the non-local blocks (INFERRED: 2, Wang et al.).
-    non_local_reduction: int = 2
-    attention_source: str = "output"  # mean_c of: output z | non_local W(y)
-    mask_mode: str = "hard"  # hard | soft (fg/bg masks for pooling)
-    forward_mask: str = "dfg"  # dfg: drop bg + top region | drop: ADL's
-    use_background_drop: bool = True  # False -> forward mask is ADL's drop
-    pooled_feature: str = "input"  # which map masked pooling reads
-    loss_positions: str = "all"  # all | last (where L_ca is applied)
+    architecture: str = setting(
+        "resnet50", "Backbone (wsolevaluation variants).",
+        choices=ARCHITECTURES,
+    )
+    method: str = setting("icl", "WSOL method.", choices=METHODS)
+    num_classes: Optional[int] = same_as(DataConfig, "num_classes")
+    weights: Optional[str] = setting(
+        None,
+        "Backbone weights: unset (random), 'imagenet' or a path to a "
+        "keras.applications .h5 / .weights.h5 file.",
+    )
+    large_feature_map: bool = setting(
+        False, "28x28 instead of 14x14 final feature map."
+    )
+    drop_rate: float = setting(
+        0.75, "ADL/ICL: probability of the drop branch per call.",
+        low=0, high=1,
+    )
+    drop_threshold: Optional[float] = setting(
+        None,
+        "ADL/ICL gamma_d (unset: 0.8 VGG16/InceptionV3, 0.9 ResNet50).",
+        low=0,
+        high=1,
+        low_open=True,
+    )
+    bg_threshold: float = setting(
+        0.2,
+        "ICL gamma_bg: background below this x per-sample max (NOT FOUND).",
+        low=0,
+        high=1,
+        high_open=True,
+    )
+    use_non_local: bool = setting(
+        True, "ICL: non-local attention blocks (else channel mean)."
+    )
+    non_local_sub_sample: bool = setting(
+        True, "ICL: 2x2 max-pool phi and g in the non-local block."
+    )
+    non_local_reduction: int = setting(
+        2,
+        "ICL: non-local embedding width C' = C / r (INFERRED: 2, Wang et "
+        "al.; larger r is cheaper, e.g. on ResNet50).",
+        low=1,
+    )
+    attention_source: str = setting(
+        "output",
+        "ICL: attention = channel mean of the block output or of the "
+        "non-local term.",
+        choices=("output", "non_local"),
+    )
+    mask_mode: str = setting(
+        "hard", "ICL: hard or soft (sigmoid) fg/bg pooling masks.",
+        choices=("hard", "soft"),
+    )
+    forward_mask: str = setting(
+        "dfg",
+        "ICL: dfg (drop background + top region) or ADL's drop mask in the "
+        "forward path.",
+        choices=("dfg", "drop"),
+    )
+    use_background_drop: bool = setting(
+        True, "ICL: drop the background too (False: forward_mask=drop)."
+    )
+    pooled_feature: str = setting(
+        "input", "ICL: masked pooling reads the block input or output.",
+        choices=("input", "output"),
+    )
+    loss_positions: str = setting(
+        "all", "ICL: contrastive loss at all block positions or the last.",
+        choices=("all", "last"),
+    )
 
     def resolved_drop_threshold(self):
         if self.drop_threshold is not None:
             return self.drop_threshold
         return DEFAULT_DROP_THRESHOLD[self.architecture]
 
-    def validate(self):
-        _check(
-            self.architecture in ARCHITECTURES,
-            "architecture",
-            self.architecture,
-            f"one of {ARCHITECTURES}",
-        )
-        _check(
-            self.method in METHODS, "method", self.method, f"one of {METHODS}"
-        )
-        _check(self.num_classes > 0, "num_classes", self.num_classes, "> 0")
-        _check(
-            0.0 <= self.drop_rate <= 1.0,
-            "drop_rate",
-            self.drop_rate,
-            "in [0, 1]",
-        )
-        _check(
-            self.drop_threshold is None or 0.0 < self.drop_threshold <= 1.0,
-            "drop_threshold",
-            self.drop_threshold,
-            "None or in (0, 1]",
-        )
-        _check(
-            0.0 <= self.bg_threshold < 1.0,
-            "bg_threshold",
-            self.bg_threshold,
-            "in [0, 1)",
-        )
-        _check(
-            isinstance(self.non_local_reduction, int)
-            and not isinstance(self.non_local_reduction, bool)
-            and self.non_local_reduction >= 1,
-            "non_local_reduction",
-            self.non_local_reduction,
-            "an integer >= 1",
-        )
-        _check(
-            self.attention_source in ("output", "non_local"),
-            "attention_source",
-            self.attention_source,
-            "'output' or 'non_local'",
-        )
-        _check(
-            self.mask_mode in ("hard", "soft"),
-            "mask_mode",
-            self.mask_mode,
-            "'hard' or 'soft'",
-        )
-        _check(
-            self.forward_mask in ("dfg", "drop"),
-            "forward_mask",
-            self.forward_mask,
-            "'dfg' or 'drop'",
-        )
-        _check(
-            self.pooled_feature in ("input", "output"),
-            "pooled_feature",
-            self.pooled_feature,
-            "'input' or 'output'",
-        )
-        _check(
-            self.loss_positions in ("all", "last"),
-            "loss_positions",
-            self.loss_positions,
-            "'all' or 'last'",
-        )
-
 
 @dataclasses.dataclass(frozen=True)
-class LossConfig(_Base):
+class LossConfig(ConfigBase):
     """Loss terms: L = L_cls + ca_weight * L_ca + fc_weight * L_fc (ICL)."""
 
-    contrastive: str = "triplet"  # triplet | nt_xent | none
-    ca_weight: float = 1.0  # lambda_ca (NOT FOUND)
-    fc_weight: float = 1.0  # lambda_fc (NOT FOUND); 0 disables L_fc
-    margin: float = 1.0  # triplet margin (INFERRED: PyTorch default)
-    normalize_embeddings: bool = False  # L2-normalise z before triplet
-    temperature: float = 0.07  # NT-Xent tau (SUPP)
-    consistency_distance: str = "l1"  # l1 | l2
-    consistency_mode: str = "full"  # full | background
-
-    def validate(self):
-        _check(
-            self.contrastive in ("triplet", "nt_xent", "none"),
-            "contrastive",
-            self.contrastive,
-            "'triplet', 'nt_xent' or 'none'",
-        )
-        _check(self.ca_weight >= 0, "ca_weight", self.ca_weight, ">= 0")
-        _check(self.fc_weight >= 0, "fc_weight", self.fc_weight, ">= 0")
-        _check(self.margin >= 0, "margin", self.margin, ">= 0")
-        _check(self.temperature > 0, "temperature", self.temperature, "> 0")
-        _check(
-            self.consistency_distance in ("l1", "l2"),
-            "consistency_distance",
-            self.consistency_distance,
-            "'l1' or 'l2'",
-        )
-        _check(
-            self.consistency_mode in ("full", "background"),
-            "consistency_mode",
-            self.consistency_mode,
-            "'full' or 'background'",
-        )
+    contrastive: str = setting(
+        "triplet", "ICL contrastive attention loss.",
+        choices=("triplet", "nt_xent", "none"),
+    )
+    ca_weight: float = setting(
+        1.0, "lambda_ca, weight of the contrastive attention loss (NOT "
+        "FOUND).", low=0,
+    )
+    fc_weight: float = setting(
+        1.0, "lambda_fc, weight of the foreground consistency loss (NOT "
+        "FOUND; 0 disables it).", low=0,
+    )
+    margin: float = setting(
+        1.0, "Triplet margin (INFERRED: PyTorch default).", low=0
+    )
+    normalize_embeddings: bool = setting(
+        False, "L2-normalise z_dfg, z_fg, z_bg before the triplet loss."
+    )
+    temperature: float = setting(
+        0.07, "NT-Xent temperature tau.", low=0, low_open=True
+    )
+    consistency_distance: str = setting(
+        "l1", "Foreground consistency distance.", choices=("l1", "l2")
+    )
+    consistency_mode: str = setting(
+        "full", "Foreground consistency: full map or background.",
+        choices=("full", "background"),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(_Base):
-    """Optimisation (wsolevaluation protocol defaults; ICL's NOT FOUND)."""
-
-    model_dir: str = ""
-    epochs: int = 40
-    steps_per_epoch: int = 0  # 0 -> one pass over the training split
-    learning_rate: float = 0.01
-    lr_classifier_ratio: float = 10.0  # new layers learn 10x faster
-    lr_decay_epochs: int = 30  # step decay every N epochs
-    lr_decay_factor: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 1e-4  # coupled L2, as PyTorch SGD
-    precision: str = "auto"
-    strategy: str = "default"
-    tpu_address: str = ""
-    seed: int = 0
-    eval_every_epochs: int = 1
-    export: bool = True
-    visualize: bool = True
-
-    def validate(self):
-        _check(self.epochs > 0, "epochs", self.epochs, "> 0")
-        _check(
-            self.steps_per_epoch >= 0,
-            "steps_per_epoch",
-            self.steps_per_epoch,
-            ">= 0",
-        )
-        _check(
-            self.learning_rate > 0,
-            "learning_rate",
-            self.learning_rate,
-            "> 0",
-        )
-        _check(
-            self.lr_decay_epochs > 0,
-            "lr_decay_epochs",
-            self.lr_decay_epochs,
-            "> 0",
-        )
-        _check(
-            self.precision in PRECISIONS,
-            "precision",
-            self.precision,
-            f"one of {PRECISIONS}",
-        )
-        _check(
-            self.strategy in STRATEGIES,
-            "strategy",
-            self.strategy,
-            f"one of {STRATEGIES}",
-        )
-        _check(
-            self.eval_every_epochs >= 0,
-            "eval_every_epochs",
-            self.eval_every_epochs,
-            ">= 0",
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalConfig(_Base):
+class EvalConfig(ConfigBase):
     """Localization protocol (Choe et al., CVPR 2020; spec section 4)."""
 
-    cam_curve_interval: float = 0.001  # training default of wsolevaluation
-    multi_contour_eval: bool = True  # True -> MaxBoxAccV2
-    iou_thresholds: Tuple[int, ...] = (30, 50, 70)
-    loc_threshold: Optional[float] = None  # Top-1 / GT-known: None=optimal
-    loc_multi_contour: bool = False  # GT-known / Top-1: largest contour
-    pxap: bool = True  # compute PxAP when the split has masks
+    cam_curve_interval: float = setting(
+        0.001, "CAM threshold step (protocol, training: 0.001).",
+        low=0, high=1, low_open=True, high_open=True,
+    )
+    multi_contour_eval: bool = setting(
+        True, "Boxes from all contours (MaxBoxAccV2) instead of the largest."
+    )
+    iou_thresholds: Tuple[int, ...] = setting(
+        (30, 50, 70), "IoU thresholds in percent for MaxBoxAcc.",
+        low=0, high=100, low_open=True,
+    )
+    loc_threshold: Optional[float] = setting(
+        None, "CAM threshold of Top-1 / GT-known Loc (unset: the optimal "
+        "one).", low=0, high=1, high_open=True,
+    )
+    loc_multi_contour: bool = setting(
+        False, "GT-known / Top-1 Loc: boxes from all contours (else the "
+        "largest)."
+    )
+    pxap: bool = setting(True, "Compute PxAP when the split has masks.")
 
-    def validate(self):
-        _check(
-            0 < self.cam_curve_interval < 1,
-            "cam_curve_interval",
-            self.cam_curve_interval,
-            "in (0, 1)",
-        )
-        _check(
-            len(self.iou_thresholds) > 0
-            and all(0 < t <= 100 for t in self.iou_thresholds),
-            "iou_thresholds",
-            self.iou_thresholds,
-            "non-empty ints in (0, 100]",
-        )
-        _check(
-            self.loc_threshold is None or 0 <= self.loc_threshold < 1,
-            "loc_threshold",
-            self.loc_threshold,
-            "None or in [0, 1)",
-        )
+
+_SECTION_OF = {
+    DataConfig: "data",
+    ModelConfig: "model",
+    LossConfig: "loss",
+    TrainConfig: "train",
+    EvalConfig: "eval",
+}
 
 
 @dataclasses.dataclass(frozen=True)
-class ExperimentConfig(_Base):
+class ExperimentConfig(ConfigBase):
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
 
-    _PARTS = {
-        "data": DataConfig,
-        "model": ModelConfig,
-        "loss": LossConfig,
-        "train": TrainConfig,
-        "eval": EvalConfig,
-    }
+    _PARTS = {section: cls for cls, section in _SECTION_OF.items()}
+
+    def __post_init__(self):
+        link_mirrors(self, _SECTION_OF)
 
     def validate(self):
         for name in self._PARTS:
