@@ -18,16 +18,19 @@ file with the metrics and the protocol settings they were computed with
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from wsol_tf.cli import common_flags  # noqa: E402
+from wsol_tf.cli import config_flags  # noqa: E402
+from wsol_tf.cli import flagfiles  # noqa: E402
+from wsol_tf.cli import trained  # noqa: E402
 
-flags.adopt_module_key_flags(common_flags)
+flags.adopt_module_key_flags(config_flags)
 
+MODEL_PATH, CHECKPOINT = trained.define_model_flags()
+SPLIT = trained.define_split_flag()
 OUTPUT = flags.DEFINE_string(
     "output", None, "JSON output path (default: see the module docstring)."
 )
@@ -36,13 +39,15 @@ OUTPUT = flags.DEFINE_string(
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    common_flags.quiet_logging()
+    flagfiles.quiet_logging()
     from wsol_tf import training
     from wsol_tf.data import name_undecodable_images
     from wsol_tf.evaluation.runner import evaluate_model
 
     model, config, keras_path, run_dir, split, dataset = (
-        common_flags.load_trained_split()
+        trained.load_trained_split(
+            MODEL_PATH.value, CHECKPOINT.value, SPLIT.value
+        )
     )
     try:
         with name_undecodable_images(config.data, [split]):
@@ -65,4 +70,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model_path")
-    app.run(main, flags_parser=common_flags.parse_flags)
+    app.run(main, flags_parser=flagfiles.parse_flags)

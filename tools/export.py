@@ -21,16 +21,19 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from wsol_tf.cli import common_flags  # noqa: E402
+from wsol_tf.cli import config_flags  # noqa: E402
+from wsol_tf.cli import flagfiles  # noqa: E402
+from wsol_tf.cli import trained  # noqa: E402
 
-flags.adopt_module_key_flags(common_flags)
+flags.adopt_module_key_flags(config_flags)
 
+MODEL_PATH, CHECKPOINT = trained.define_model_flags()
+CAM_THRESHOLD = trained.define_cam_threshold_flag()
 EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "Output directory (default: <model_dir>/saved_model)."
 )
@@ -56,19 +59,19 @@ def _recorded_threshold(run_dir):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    common_flags.quiet_logging()
+    flagfiles.quiet_logging()
     from wsol_tf.export import export_saved_model
 
     try:
-        model, config, keras_path = common_flags.load_trained(
-            common_flags.MODEL_PATH.value, common_flags.CHECKPOINT.value
+        model, config, keras_path = trained.load_trained(
+            MODEL_PATH.value, CHECKPOINT.value
         )
     except (ValueError, OSError) as e:
         sys.exit(f"ERROR: {e}")
-    run_dir = common_flags.run_dir_of(keras_path)
+    run_dir = trained.run_dir_of(keras_path)
     export_dir = EXPORT_DIR.value or os.path.join(run_dir, "saved_model")
     size = EXPORT_IMAGE_SIZE.value or config.data.eval_image_size
-    threshold = common_flags.CAM_THRESHOLD.value
+    threshold = CAM_THRESHOLD.value
     if threshold is None:
         threshold = _recorded_threshold(run_dir)
     export_saved_model(model, export_dir, image_size=size, threshold=threshold)
@@ -80,4 +83,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model_path")
-    app.run(main, flags_parser=common_flags.parse_flags)
+    app.run(main, flags_parser=flagfiles.parse_flags)

@@ -15,48 +15,36 @@ A paper configuration (flagfiles in flags/, see their header comments):
         --model_dir=runs/cub_resnet50_icl
 
 Flags given after a --flagfile override it. Rerunning with the same
---model_dir resumes an interrupted run from its last finished epoch. The
-no-flag demo defaults (DEMO_DEFAULTS below) differ from the protocol;
-every flags/*.flags file sets the protocol values explicitly.
+--model_dir resumes an interrupted run from its last finished epoch.
+Without --flagfile, flags/demo.flags (small images, short schedule) is read
+first and the command line overrides it; a run with --flagfile starts from
+the library defaults, which are the protocol's.
 """
 
+import functools
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from wsol_tf.cli import common_flags  # noqa: E402
+from wsol_tf.cli import config_flags  # noqa: E402
+from wsol_tf.cli import flagfiles  # noqa: E402
 
-flags.adopt_module_key_flags(common_flags)
+flags.adopt_module_key_flags(config_flags)
 
-# The no-flag run: small images and a short schedule so that the whole
-# job (data generation, training, evaluation, visualization, export) fits
-# in 10 minutes on 2 CPU cores. Library defaults stay protocol-faithful.
-DEMO_DEFAULTS = {
-    "model_dir": "runs/synthetic_resnet50_icl",
-    "architecture": "resnet50",
-    "method": "icl",
-    "image_size": 64,
-    "resize_size": 72,
-    "eval_image_size": 64,
-    "batch_size": 16,
-    "eval_batch_size": 32,
-    "epochs": 6,
-    "lr_decay_epochs": 4,
-    "precision": "auto",
-}
+# The no-flag run (the preset under a command line without --flagfile).
+DEMO_FLAGFILE = "flags/demo.flags"
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    common_flags.quiet_logging()
+    flagfiles.quiet_logging()
     try:
-        config = common_flags.config_from_flags()
+        config = config_flags.config_from_flags()
     except ValueError as e:
         raise app.UsageError(str(e))
     from wsol_tf import training
@@ -64,9 +52,9 @@ def main(argv):
     data = config.data
     if data.dataset_name != "synthetic" and data.image_size != 224:
         print(
-            f"Note: image_size={data.image_size} is tools/train.py's demo "
-            "default; the protocol uses 224: pass a flags/<dataset>_<arch>_"
-            "<method>.flags file (they set every protocol value)."
+            f"Note: image_size={data.image_size}; the protocol uses 224 (the "
+            "library default): without --flagfile, the demo preset's small "
+            "images apply; pass a flags/<dataset>_<arch>_<method>.flags file."
         )
     try:
         config = training.resolve_experiment(config)
@@ -76,5 +64,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    common_flags.set_defaults(DEMO_DEFAULTS)
-    app.run(main, flags_parser=common_flags.parse_flags)
+    app.run(
+        main,
+        flags_parser=functools.partial(
+            flagfiles.parse_flags, preset=DEMO_FLAGFILE
+        ),
+    )

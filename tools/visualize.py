@@ -16,16 +16,20 @@ maximises BoxAcc at IoU 50 on the split (--cam_threshold to fix it).
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from wsol_tf.cli import common_flags  # noqa: E402
+from wsol_tf.cli import config_flags  # noqa: E402
+from wsol_tf.cli import flagfiles  # noqa: E402
+from wsol_tf.cli import trained  # noqa: E402
 
-flags.adopt_module_key_flags(common_flags)
+flags.adopt_module_key_flags(config_flags)
 
+MODEL_PATH, CHECKPOINT = trained.define_model_flags()
+SPLIT = trained.define_split_flag()
+CAM_THRESHOLD = trained.define_cam_threshold_flag()
 OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Directory for the PNGs (default: see docstring)."
 )
@@ -38,11 +42,13 @@ COLUMNS = flags.DEFINE_integer("columns", 4, "Grid columns.", lower_bound=1)
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    common_flags.quiet_logging()
+    flagfiles.quiet_logging()
     from wsol_tf import visualization
 
     model, config, keras_path, run_dir, split, dataset = (
-        common_flags.load_trained_split()
+        trained.load_trained_split(
+            MODEL_PATH.value, CHECKPOINT.value, SPLIT.value
+        )
     )
     output_dir = OUTPUT_DIR.value or os.path.join(run_dir, "visualizations")
     result = visualization.visualize_split(
@@ -53,7 +59,7 @@ def main(argv):
         eval_config=config.eval,
         num_images=NUM_IMAGES.value,
         columns=COLUMNS.value,
-        threshold=common_flags.CAM_THRESHOLD.value,
+        threshold=CAM_THRESHOLD.value,
         suffix=split,
     )
     print(f"Wrote {result['grid']} and {result['curve']}")
@@ -61,4 +67,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model_path")
-    app.run(main, flags_parser=common_flags.parse_flags)
+    app.run(main, flags_parser=flagfiles.parse_flags)

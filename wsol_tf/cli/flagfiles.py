@@ -1,6 +1,13 @@
-"""`--flagfile` expansion that finds nested flagfiles from any directory."""
+"""Command-line parsing of the tools: flagfiles found from any directory.
+
+`parse_flags` is the `flags_parser` of `absl.app.run`: it inlines
+`--flagfile=` arguments (`expand_flagfiles`), optionally puts a preset
+flagfile underneath a command line that names none (tools/train.py's demo),
+and turns a parsing error into one FATAL line.
+"""
 
 import os
+import sys
 
 from absl import flags
 
@@ -84,3 +91,54 @@ def expand_flagfiles(argv):
         else:
             out.append(arg)
     return out
+
+
+def _names_a_flagfile(argv):
+    return any(
+        a in ("--flagfile", "-flagfile")
+        or a.startswith(("--flagfile=", "-flagfile="))
+        for a in argv[1:]
+    )
+
+
+def parse_flags(argv, flag_values=None, preset=None):
+    """absl `flags_parser` for `app.run`: flagfiles, then a clear FATAL.
+
+    Args:
+        argv: the command line.
+        flag_values: a `FlagValues` (default `absl.flags.FLAGS`). When given,
+            errors are raised instead of exiting (tests).
+        preset: a flagfile read first when `argv` names no `--flagfile`
+            (flags on the command line still override it); a line says so.
+
+    Returns:
+        The remaining arguments, as `FlagValues.__call__`.
+    """
+    fv = flag_values if flag_values is not None else flags.FLAGS
+    argv = list(argv)
+    if preset and not _names_a_flagfile(argv):
+        print(
+            f"No --flagfile: using the preset {preset} (flags on the "
+            "command line override it)."
+        )
+        argv.insert(1, f"--flagfile={preset}")
+    try:
+        return fv(expand_flagfiles(argv))
+    except flags.Error as e:
+        if flag_values is not None:
+            raise
+        sys.stderr.write(f"FATAL Flags parsing error: {e}\n")
+        sys.stderr.write(
+            "Pass --helpshort or --helpfull to see help on flags.\n"
+        )
+        sys.exit(1)
+
+
+def quiet_logging():
+    """absl logs at WARNING unless --verbosity was given (absl.app raises
+    an unset verbosity to INFO, which floods the console with TF's INFO
+    lines when exporting)."""
+    from absl import logging
+
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
