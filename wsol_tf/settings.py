@@ -67,7 +67,9 @@ def same_as(config_cls, name):
     It has no flag of its own; `ExperimentConfig` keeps the two equal.
     """
     owner = _field(config_cls, name)
-    spec = dataclasses.replace(spec_of(config_cls, name), same_as=(config_cls, name))
+    spec = dataclasses.replace(
+        spec_of(config_cls, name), same_as=(config_cls, name)
+    )
     return dataclasses.field(default=owner.default, metadata={_META: spec})
 
 
@@ -148,8 +150,8 @@ def _accepts(value, kind, spec, values):
     )
     if low is not None and (value <= low if spec.low_open else value < low):
         return False
-    if high is not None and (value >= high if spec.high_open else value > high):
-        return False
+    if high is not None:
+        return value < high if spec.high_open else value <= high
     return True
 
 
@@ -257,15 +259,16 @@ def link_mirrors(experiment, sections):
 
 
 def _link(experiment, section, field, owner_section, name):
-    part, owner = getattr(experiment, section), getattr(experiment, owner_section)
+    part = getattr(experiment, section)
+    owner = getattr(experiment, owner_section)
     mine, theirs = getattr(part, field.name), getattr(owner, name)
     if mine == theirs:
         return
     unset = (None, field.default)
     if theirs in unset:
-        owner_section, changed = owner_section, owner.replace(**{name: mine})
+        target, changed = owner_section, owner.replace(**{name: mine})
     elif mine in unset:
-        owner_section, changed = section, part.replace(**{field.name: theirs})
+        target, changed = section, part.replace(**{field.name: theirs})
     else:
         raise SettingError(
             f"Invalid config value: expected {section}.{field.name} to equal "
@@ -273,4 +276,4 @@ def _link(experiment, section, field, owner_section, name):
             f"{field.name}={mine!r}",
             name,
         )
-    object.__setattr__(experiment, owner_section, changed)
+    object.__setattr__(experiment, target, changed)

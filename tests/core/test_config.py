@@ -1,10 +1,13 @@
 """Tests for wsol_tf.config."""
 
+import dataclasses
 import json
+import re
 
 import pytest
 
 from wsol_tf import config as cfg
+from wsol_tf import settings
 
 
 def test_defaults_validate_and_round_trip_through_json():
@@ -60,3 +63,71 @@ def test_replace_validates():
     assert m.replace(method="adl").method == "adl"
     with pytest.raises(ValueError):
         m.replace(mask_mode="fuzzy")
+
+
+@pytest.mark.parametrize(
+    "part,kwargs,expected",
+    [
+        # choices
+        (cfg.ModelConfig, dict(mask_mode="x"), r"one of \('hard', 'soft'\)"),
+        # closed and open ranges
+        (cfg.ModelConfig, dict(drop_rate=-0.1), r"a number in \[0, 1\]"),
+        (cfg.ModelConfig, dict(bg_threshold=1.0), r"a number in \[0, 1\)"),
+        (cfg.EvalConfig, dict(cam_curve_interval=1.0), r"in \(0, 1\)"),
+        (cfg.TrainConfig, dict(epochs=0), "an integer >= 1"),
+        # range bounded by another field
+        (cfg.DataConfig, dict(resize_size=100), r">= image_size \(224\)"),
+        # type
+        (cfg.TrainConfig, dict(epochs=2.5), "an integer"),
+        (cfg.TrainConfig, dict(nesterov="yes"), "a bool"),
+        (cfg.DataConfig, dict(data_root=3), "a string"),
+        # optional and tuple
+        (cfg.DataConfig, dict(num_classes=0), "None or an integer >= 1"),
+        (cfg.EvalConfig, dict(iou_thresholds=()), "a non-empty tuple"),
+        (cfg.EvalConfig, dict(iou_thresholds=(50, 101)), r"\(0, 100\]"),
+    ],
+)
+def test_construction_validates_each_kind_of_constraint(part, kwargs, expected):
+    (name, value), = kwargs.items()
+    with pytest.raises(ValueError) as info:
+        part(**kwargs)
+    message = str(info.value)
+    assert message.startswith(f"Invalid config value: expected {name} to be")
+    assert message.endswith(f"Received: {name}={value!r}")
+    assert re.search(expected, message), message
+
+
+def test_every_field_declares_help_and_a_valid_default():
+    for part in cfg.ExperimentConfig._PARTS.values():
+        for field in dataclasses.fields(part):
+            spec = settings.spec_of(part, field.name)
+            assert spec.help.strip(), f"{part.__name__}.{field.name}"
+            assert settings.expectation(part, field.name, field.default) is None
+
+
+def test_one_num_classes_and_one_seed():
+    # The model and data fields mirror one setting each and stay equal.
+    e = cfg.ExperimentConfig(train=cfg.TrainConfig(seed=5))
+    assert e.data.seed == 5
+    e = cfg.ExperimentConfig(data=cfg.DataConfig(num_classes=7))
+    assert e.model.num_classes == 7
+    e = cfg.ExperimentConfig(model=cfg.ModelConfig(num_classes=3))
+    assert e.data.num_classes == 3
+    assert cfg.DataConfig().num_classes is cfg.ModelConfig().num_classes
+    with pytest.raises(ValueError, match="model.num_classes to equal"):
+        cfg.ExperimentConfig(
+            data=cfg.DataConfig(num_classes=3),
+            model=cfg.ModelConfig(num_classes=4),
+        )
+
+
+def test_check_setting_is_the_config_rule_in_layer_words():
+    assert cfg.check_setting(cfg.ModelConfig, "mask_mode", "soft") == "soft"
+    with pytest.raises(ValueError) as info:
+        cfg.check_setting(cfg.ModelConfig, "drop_rate", 2.0)
+    assert str(info.value) == (
+        "`drop_rate` must be a number in [0, 1]. Received: drop_rate=2.0"
+    )
+    # A layer needs a value: None is rejected even for an optional field.
+    with pytest.raises(ValueError, match="drop_threshold=None"):
+        cfg.check_setting(cfg.ModelConfig, "drop_threshold", None)

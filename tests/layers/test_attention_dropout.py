@@ -127,8 +127,8 @@ def test_return_masks_and_config_round_trip():
         (dict(drop_rate=1.5), "Received: drop_rate=1.5"),
         (dict(drop_threshold=0.0), "Received: drop_threshold=0.0"),
         (dict(bg_threshold=1.0), "Received: bg_threshold=1.0"),
-        (dict(forward_mask="x"), "Received: forward_mask=x"),
-        (dict(mask_mode="x"), "Received: mask_mode=x"),
+        (dict(forward_mask="x"), "Received: forward_mask=.x."),
+        (dict(mask_mode="x"), "Received: mask_mode=.x."),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -145,4 +145,19 @@ def test_mixed_float16_dtypes():
     np.testing.assert_array_equal(
         out.numpy().astype("float32"),
         _features().astype("float16") * DROP[None, ..., None],
+    )
+
+
+def test_argument_checks_are_the_config_declarations():
+    # The layer's rule is ModelConfig's: same bounds, same expectation.
+    from wsol_tf.config import ModelConfig
+
+    with pytest.raises(ValueError) as config_error:
+        ModelConfig(drop_rate=1.5)
+    with pytest.raises(ValueError) as layer_error:
+        AttentionDropout(drop_rate=1.5)
+    expected = "a number in [0, 1]"
+    assert f"expected drop_rate to be {expected}." in str(config_error.value)
+    assert str(layer_error.value) == (
+        f"`drop_rate` must be {expected}. Received: drop_rate=1.5"
     )

@@ -106,13 +106,13 @@ def test_functional_outputs_and_config():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="Received: attention_source=x"):
+    with pytest.raises(ValueError, match="Received: attention_source=.x."):
         ICLAttentionBlock(attention_source="x")
-    with pytest.raises(ValueError, match="Received: pooled_feature=x"):
+    with pytest.raises(ValueError, match="Received: pooled_feature=.x."):
         ICLAttentionBlock(pooled_feature="x")
     with pytest.raises(ValueError, match="Received: use_non_local=False"):
         ICLAttentionBlock(attention_source="non_local", use_non_local=False)
-    with pytest.raises(ValueError, match="Received: forward_mask=x"):
+    with pytest.raises(ValueError, match="Received: forward_mask=.x."):
         ICLAttentionBlock(forward_mask="x")
     with pytest.raises(ValueError, match="Received: non_local_reduction=0"):
         ICLAttentionBlock(non_local_reduction=0)

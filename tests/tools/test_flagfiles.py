@@ -9,7 +9,9 @@ import os
 import pytest
 from absl import flags
 
-from wsol_tf.cli import common_flags
+from wsol_tf import config as config_lib
+from wsol_tf.cli import config_flags
+from wsol_tf.cli import flagfiles
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 DATASETS = ("cub", "ilsvrc", "openimages", "synthetic")
@@ -45,12 +47,22 @@ def _train_module():
 TRAIN = _train_module()
 
 
-def _config(argv, demo_defaults=False):
+def _config(argv, preset=None):
     fv = copy.deepcopy(flags.FLAGS)
-    if demo_defaults:
-        common_flags.set_defaults(TRAIN.DEMO_DEFAULTS, fv)
-    common_flags.parse_flags(["train.py"] + argv, fv)
-    return common_flags.config_from_flags(fv)
+    flagfiles.parse_flags(["train.py"] + argv, fv, preset=preset)
+    return config_flags.config_from_flags(fv)
+
+
+def _flagfiles():
+    return sorted(glob.glob(os.path.join(REPO, "flags", "**", "*.flags")))
+
+
+def _settings(path):
+    """{flag: value} of the lines of one file (not its includes)."""
+    with open(path) as f:
+        lines = [line.strip() for line in f]
+    pairs = [line[2:].split("=", 1) for line in lines if line.startswith("--")]
+    return {k: v for k, v in pairs if k != "flagfile"}
 
 
 def test_the_36_paper_flagfiles_and_the_extras_exist():
@@ -62,7 +74,31 @@ def test_the_36_paper_flagfiles_and_the_extras_exist():
         f"{d}_{a}_{m}"
         for d, a, m in itertools.product(DATASETS, ARCHS, METHODS)
     }
-    assert expected | {"base", "smoke"} <= names
+    assert expected | {"smoke", "demo"} <= names
+    datasets = glob.glob(os.path.join(REPO, "flags", "datasets", "*.flags"))
+    assert {os.path.basename(p)[: -len(".flags")] for p in datasets} == set(
+        DATASETS
+    )
+
+
+@pytest.mark.parametrize("path", _flagfiles(), ids=os.path.basename)
+def test_every_flagfile_parses_to_a_valid_config(path, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    config = _config([f"--flagfile={path}"])
+    assert config == config_lib.ExperimentConfig.from_json(config.to_json())
+
+
+@pytest.mark.parametrize("path", _flagfiles(), ids=os.path.basename)
+def test_flagfiles_state_no_library_default(path):
+    # A cell names its dataset / architecture / method; every other line
+    # differs from the library default (wsol_tf/config.py).
+    identity = {"dataset_name", "architecture", "method"}
+    for name, text in _settings(path).items():
+        if name in identity:
+            continue
+        fv = copy.deepcopy(flags.FLAGS)
+        fv(["prog", f"--{name}={text}"])
+        assert fv[name].value != fv[name].default, (path, name)
 
 
 @pytest.mark.parametrize(
@@ -73,15 +109,16 @@ def test_flagfile(dataset, arch, method, monkeypatch, tmp_path):
     path = os.path.join(REPO, "flags", f"{name}.flags")
     monkeypatch.chdir(tmp_path)  # nested include must resolve from anywhere
     config = _config([f"--flagfile={path}"])
-    # The demo defaults of tools/train.py must not leak into flagfile runs.
-    assert config == _config([f"--flagfile={path}"], demo_defaults=True)
+    # The demo preset of tools/train.py must not leak into flagfile runs.
+    demo = os.path.join(REPO, TRAIN.DEMO_FLAGFILE)
+    assert config == _config([f"--flagfile={path}"], preset=demo)
     assert (config.data.dataset_name, config.model.architecture) == (
         dataset,
         arch,
     )
     assert config.model.method == method
     assert config.train.model_dir == f"runs/{name}"
-    # Protocol (base.flags).
+    # Protocol (the library defaults).
     assert (config.data.image_size, config.data.eval_image_size) == (224, 224)
     assert config.data.resize_size == 256
     assert config.eval.cam_curve_interval == 0.001
@@ -97,7 +134,7 @@ def test_flagfile(dataset, arch, method, monkeypatch, tmp_path):
         )
     if method != "cam":
         gamma = 0.9 if arch == "resnet50" else 0.8
-        assert config.model.drop_threshold == gamma
+        assert config.model.resolved_drop_threshold() == gamma
     with open(path) as f:
         header = f.read().split("\n\n")[0]
     assert "python tools/train.py --flagfile=flags/" + name in header
@@ -116,6 +153,22 @@ def test_smoke_flagfile_is_tiny_and_float32():
 
 def test_unknown_flag_in_a_flagfile_fails(tmp_path):
     bad = tmp_path / "bad.flags"
-    bad.write_text("--flagfile=flags/base.flags\n--learning_rat=0.1\n")
+    bad.write_text("--flagfile=flags/datasets/cub.flags\n--learning_rat=0.1\n")
     with pytest.raises(flags.Error, match="learning_rat"):
         _config([f"--flagfile={bad}"])
+
+
+def test_demo_preset_only_without_a_flagfile(capsys):
+    demo = os.path.join(REPO, TRAIN.DEMO_FLAGFILE)
+    config = _config(["--epochs=2"], preset=demo)
+    assert "preset" in capsys.readouterr().out
+    assert (config.data.image_size, config.data.resize_size) == (64, 72)
+    assert config.train.epochs == 2  # the command line overrides the preset
+    assert config.train.model_dir == "runs/synthetic_resnet50_icl"
+    smoke = os.path.join(REPO, "flags", "smoke.flags")
+    config = _config([f"--flagfile={smoke}"], preset=demo)
+    assert "preset" not in capsys.readouterr().out
+    assert config.train.model_dir == "runs/smoke"
+    assert config.data.batch_size == 2 and config.train.epochs == 2
+    # Without a preset, nothing of the demo: the library defaults.
+    assert _config([]) == config_lib.ExperimentConfig()

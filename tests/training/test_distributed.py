@@ -12,7 +12,8 @@ import textwrap
 from absl import flags
 
 from wsol_tf import training
-from wsol_tf.cli import common_flags
+from wsol_tf.cli import config_flags
+from wsol_tf.cli import flagfiles
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -45,7 +46,7 @@ WORKER = textwrap.dedent(
 
 def _config(tmp, strategy):
     fv = copy.deepcopy(flags.FLAGS)
-    common_flags.parse_flags(
+    flagfiles.parse_flags(
         [
             "train.py",
             "--flagfile=" + os.path.join(REPO, "flags", "smoke.flags"),
@@ -65,7 +66,7 @@ def _config(tmp, strategy):
         fv,
     )
     # Generate the synthetic set once, here, not concurrently in workers.
-    config = training.resolve_experiment(common_flags.config_from_flags(fv))
+    config = training.resolve_experiment(config_flags.config_from_flags(fv))
     path = tmp / "config.json"
     path.write_text(config.to_json())
     return path

@@ -16,7 +16,8 @@ import pytest
 from absl import flags
 
 from wsol_tf import training
-from wsol_tf.cli import common_flags
+from wsol_tf.cli import config_flags
+from wsol_tf.cli import flagfiles
 from wsol_tf.config import ExperimentConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -46,7 +47,7 @@ class _Probe(keras.callbacks.Callback):
 
 def _smoke_config(tmp):
     fv = copy.deepcopy(flags.FLAGS)
-    common_flags.parse_flags(
+    flagfiles.parse_flags(
         [
             "train.py",
             f"--flagfile={SMOKE}",
@@ -59,7 +60,7 @@ def _smoke_config(tmp):
         ],
         fv,
     )
-    return common_flags.config_from_flags(fv)
+    return config_flags.config_from_flags(fv)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +175,7 @@ def _tool(name):
 
 def _run_tool(name, *argv):
     module = _tool(name)
-    common_flags.parse_flags([f"{name}.py", *argv])
+    flagfiles.parse_flags([f"{name}.py", *argv])
     try:
         module.main([f"{name}.py"])
     finally:

@@ -3,10 +3,9 @@
 import keras
 from keras import ops
 
+from wsol_tf.config import ModelConfig
+from wsol_tf.config import check_setting
 from wsol_tf.serialization import register
-
-FORWARD_MASKS = ("drop", "dfg")
-MASK_MODES = ("hard", "soft")
 
 
 def channel_mean_attention(features):
@@ -127,31 +126,14 @@ class AttentionDropout(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not 0.0 <= drop_rate <= 1.0:
-            raise ValueError(
-                "`drop_rate` must be in [0, 1]. "
-                f"Received: drop_rate={drop_rate}"
-            )
-        if not 0.0 < drop_threshold <= 1.0:
-            raise ValueError(
-                "`drop_threshold` must be in (0, 1]. "
-                f"Received: drop_threshold={drop_threshold}"
-            )
-        if not 0.0 <= bg_threshold < 1.0:
-            raise ValueError(
-                "`bg_threshold` must be in [0, 1). "
-                f"Received: bg_threshold={bg_threshold}"
-            )
-        if forward_mask not in FORWARD_MASKS:
-            raise ValueError(
-                f"`forward_mask` must be one of {FORWARD_MASKS}. "
-                f"Received: forward_mask={forward_mask}"
-            )
-        if mask_mode not in MASK_MODES:
-            raise ValueError(
-                f"`mask_mode` must be one of {MASK_MODES}. "
-                f"Received: mask_mode={mask_mode}"
-            )
+        for name, value in (
+            ("drop_rate", drop_rate),
+            ("drop_threshold", drop_threshold),
+            ("bg_threshold", bg_threshold),
+            ("forward_mask", forward_mask),
+            ("mask_mode", mask_mode),
+        ):
+            check_setting(ModelConfig, name, value)
         self.drop_rate = drop_rate
         self.drop_threshold = drop_threshold
         self.bg_threshold = bg_threshold

@@ -6,11 +6,9 @@ from wsol_tf.layers.attention_dropout import AttentionDropout
 from wsol_tf.layers.attention_dropout import channel_mean_attention
 from wsol_tf.layers.masked_average_pooling import MaskedAveragePooling
 from wsol_tf.layers.non_local_block import NonLocalBlock
-from wsol_tf.layers.non_local_block import check_reduction
+from wsol_tf.config import ModelConfig
+from wsol_tf.config import check_setting
 from wsol_tf.serialization import register
-
-ATTENTION_SOURCES = ("output", "non_local")
-POOLED_FEATURES = ("input", "output")
 
 
 @register
@@ -92,16 +90,8 @@ class ICLAttentionBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if attention_source not in ATTENTION_SOURCES:
-            raise ValueError(
-                f"`attention_source` must be one of {ATTENTION_SOURCES}. "
-                f"Received: attention_source={attention_source}"
-            )
-        if pooled_feature not in POOLED_FEATURES:
-            raise ValueError(
-                f"`pooled_feature` must be one of {POOLED_FEATURES}. "
-                f"Received: pooled_feature={pooled_feature}"
-            )
+        check_setting(ModelConfig, "attention_source", attention_source)
+        check_setting(ModelConfig, "pooled_feature", pooled_feature)
         if attention_source == "non_local" and not use_non_local:
             raise ValueError(
                 "`attention_source='non_local'` needs `use_non_local=True`. "
@@ -113,8 +103,10 @@ class ICLAttentionBlock(keras.layers.Layer):
         self.use_non_local = use_non_local
         self.non_local_sub_sample = non_local_sub_sample
         self.inter_channels = inter_channels
-        self.non_local_reduction = check_reduction(
-            non_local_reduction, "non_local_reduction"
+        self.non_local_reduction = int(
+            check_setting(
+                ModelConfig, "non_local_reduction", non_local_reduction
+            )
         )
         self.attention_source = attention_source
         self.mask_mode = mask_mode

@@ -1,10 +1,10 @@
 """Embedded-Gaussian non-local block (Wang et al., CVPR 2018)."""
 
-import numbers
-
 import keras
 from keras import ops
 
+from wsol_tf.config import ModelConfig
+from wsol_tf.config import check_setting
 from wsol_tf.serialization import register
 
 
@@ -13,19 +13,6 @@ def torch_conv_initializer():
     return keras.initializers.VarianceScaling(
         scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
     )
-
-
-def check_reduction(value, name="reduction"):
-    """Returns `value` as an int, or raises a ValueError naming `name`."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 1
-    ):
-        raise ValueError(
-            f"`{name}` must be an integer >= 1. Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 def _serialize(initializer):
@@ -101,7 +88,11 @@ class NonLocalBlock(keras.layers.Layer):
                 f"Received: inter_channels={inter_channels}"
             )
         self.inter_channels = inter_channels
-        self.reduction = check_reduction(reduction)
+        self.reduction = int(
+            check_setting(
+                ModelConfig, "non_local_reduction", reduction, arg="reduction"
+            )
+        )
         self.sub_sample = bool(sub_sample)
         self.use_bn = bool(use_bn)
         self.return_non_local = bool(return_non_local)

@@ -1,4 +1,4 @@
-"""Tests for wsol_tf/cli/common_flags.py: flags <-> ExperimentConfig."""
+"""Tests for wsol_tf/cli/config_flags.py: flags <-> ExperimentConfig."""
 
 import copy
 import dataclasses
@@ -8,12 +8,14 @@ import pytest
 from absl import flags
 
 from wsol_tf import config as config_lib
-from wsol_tf.cli import common_flags
+from wsol_tf import settings
+from wsol_tf.cli import config_flags
+from wsol_tf.cli import flagfiles
 
 
 def _parse(argv):
     fv = copy.deepcopy(flags.FLAGS)
-    common_flags.parse_flags(["prog"] + list(argv), fv)
+    flagfiles.parse_flags(["prog"] + list(argv), fv)
     return fv
 
 
@@ -22,8 +24,15 @@ def test_one_flag_per_config_field_with_library_default():
     for section, cls in config_lib.ExperimentConfig._PARTS.items():
         for field in dataclasses.fields(cls):
             assert field.name in fv, f"{section}.{field.name} has no flag"
+            spec = settings.spec_of(cls, field.name)
+            # The help is the declared one, the default the field's.
+            assert fv[field.name].help.endswith(spec.help) and spec.help
+            assert fv[field.name].default == field.default
+            if spec.choices:
+                enum = tuple(fv[field.name].parser.enum_values)
+                assert enum == spec.choices
     # Defaults (no flags) give exactly the library's ExperimentConfig.
-    assert common_flags.config_from_flags(fv) == config_lib.ExperimentConfig()
+    assert config_flags.config_from_flags(fv) == config_lib.ExperimentConfig()
 
 
 def test_values_reach_the_right_sections():
@@ -38,7 +47,7 @@ def test_values_reach_the_right_sections():
             "--drop_threshold=0.6",
         ]
     )
-    config = common_flags.config_from_flags(fv)
+    config = config_flags.config_from_flags(fv)
     assert config.data.seed == 7 and config.train.seed == 7
     assert config.data.num_classes == 5 and config.model.num_classes == 5
     assert config.eval.iou_thresholds == (30, 70)
@@ -50,16 +59,29 @@ def test_values_reach_the_right_sections():
 
 def test_non_local_reduction_flag():
     fv = _parse(["--non_local_reduction=8"])
-    assert common_flags.config_from_flags(fv).model.non_local_reduction == 8
+    assert config_flags.config_from_flags(fv).model.non_local_reduction == 8
     fv = _parse(["--non_local_reduction=0"])
     with pytest.raises(ValueError, match=r"--non_local_reduction"):
-        common_flags.config_from_flags(fv)
+        config_flags.config_from_flags(fv)
 
 
 def test_out_of_range_value_names_the_flag():
     fv = _parse(["--image_size=0"])
     with pytest.raises(ValueError, match=r"--image_size.*image_size=0"):
-        common_flags.config_from_flags(fv)
+        config_flags.config_from_flags(fv)
+
+
+def test_mirrored_fields_have_no_flag_of_their_own():
+    # DataConfig.seed / ModelConfig.num_classes read --seed / --num_classes:
+    # one definition each, owned by TrainConfig / DataConfig.
+    holders = config_flags.HOLDERS
+    assert "seed" in holders and "num_classes" in holders
+    assert len(holders) == sum(
+        len(dataclasses.fields(cls))
+        for cls in config_lib.ExperimentConfig._PARTS.values()
+    ) - 2
+    assert settings.spec_of(config_lib.DataConfig, "seed").same_as
+    assert settings.spec_of(config_lib.ModelConfig, "num_classes").same_as
 
 
 @pytest.mark.parametrize(
@@ -77,7 +99,7 @@ def test_base_config_only_takes_explicit_flags():
         eval=config_lib.EvalConfig(cam_curve_interval=0.01),
     )
     fv = _parse(["--method=adl"])
-    config = common_flags.config_from_flags(fv, base=base)
+    config = config_flags.config_from_flags(fv, base=base)
     assert config.model.architecture == "vgg16"  # kept from base
     assert config.model.method == "adl"  # explicit flag wins
     assert config.eval.cam_curve_interval == 0.01
