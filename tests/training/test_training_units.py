@@ -70,10 +70,35 @@ def test_backup_files_are_replaced_atomically(tmp_path):
     assert meta["epoch"] == 2
 
 
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("fpu sse avx2 avx512f", False),
+        ("fpu avx2 avx512f avx512_bf16", True),
+        ("fpu avx2 amx_tile amx_bf16", True),
+        ("fpu avx2 avx512_bf16x", False),  # whole flag names only
+    ],
+)
+def test_cpu_bfloat16_detection_from_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\n"
+    )
+    assert distribute.cpu_has_native_bfloat16(str(cpuinfo)) is expected
+    assert distribute.cpu_has_native_bfloat16(str(tmp_path / "no")) is False
+
+
 def test_resolve_precision_and_strategies(monkeypatch):
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    with open("/proc/cpuinfo") as f:
+        flags = next(
+            (line for line in f if line.startswith("flags")), ""
+        ).split()
+    cpu = "mixed_bfloat16" if {"avx512_bf16", "amx_bf16"} & set(flags) else (
+        "float32"
+    )
     assert distribute.resolve_precision("auto") == (
-        "mixed_float16" if has_gpu else "float32"
+        "mixed_float16" if has_gpu else cpu
     )
     assert distribute.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
     with pytest.raises(ValueError, match="precision='half'"):
