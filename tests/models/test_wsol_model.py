@@ -138,10 +138,8 @@ def test_block_positions_and_sizes_at_224(arch):
     # all of Inception's are "new" layers (x ratio), VGG's are features.
     multipliers = optimizers.learning_rate_multipliers(model, 10.0)
     ratios = [
-        multipliers[
-            model.network.get_layer(f"attention_{p}").trainable_variables[0].path
-        ]
-        for p, _, _ in SPEC_224[arch]
+        multipliers[layer.trainable_variables[0].path]
+        for layer in _attention_layers(model)
     ]
     expected = {
         "vgg16": [1.0, 1.0, 1.0],
@@ -380,8 +378,9 @@ def test_attention_layers_take_config_fields_by_name():
 def test_from_config_reads_the_flat_keyword_format():
     # Saved `.keras` files before the ModelConfig argument held the fields
     # as flat keyword arguments, with the loss / optimizer ones beside them.
+    config = ModelConfig(architecture="vgg16", method="adl", num_classes=2)
     flat = dict(
-        ModelConfig(architecture="vgg16", method="adl", num_classes=2).to_dict(),
+        config.to_dict(),
         image_size=32,
         seed=5,
         name="wsol_model",
@@ -392,9 +391,7 @@ def test_from_config_reads_the_flat_keyword_format():
     )
     flat.pop("weights")
     model = WSOLModel.from_config(flat)
-    assert model.model_config == ModelConfig(
-        architecture="vgg16", method="adl", num_classes=2
-    )
+    assert model.model_config == config
     assert (model.image_size, model.seed, model.name) == (32, 5, "wsol_model")
 
 
