@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from wsol_tf import training
+from wsol_tf.config import ModelConfig
 from wsol_tf.config import TrainConfig
 from wsol_tf.models import WSOLModel
 from wsol_tf.optimizers import SGD
@@ -206,7 +207,8 @@ def test_fit_with_schedule_matches_torch(policy):
 
 
 def test_protocol_multipliers_and_build_optimizer():
-    model = WSOLModel("vgg16", "cam", num_classes=3, image_size=32)
+    config = ModelConfig(architecture="vgg16", method="cam", num_classes=3)
+    model = WSOLModel(config, 32)
     multipliers = learning_rate_multipliers(model, 10.0)
     paths = [v.path for v in model.trainable_variables]
     assert sorted(multipliers) == sorted(paths)
