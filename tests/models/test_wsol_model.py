@@ -1,5 +1,7 @@
 """WSOLModel: every backbone x method builds, trains one step, saves."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from wsol_tf.layers import ICLAttentionBlock
 from wsol_tf.models import WSOLModel
 from wsol_tf.models import WSOLObjective
 from wsol_tf.models import build_model
+from wsol_tf.models import network
 
 ARCHS = ("vgg16", "resnet50", "inceptionv3")
 METHODS = ("cam", "adl", "icl")
@@ -373,6 +376,41 @@ def test_attention_layers_take_config_fields_by_name():
     assert (config["drop_rate"], config["drop_threshold"]) == (0.25, 0.9)
     assert (config["forward_mask"], config["mask_mode"]) == ("drop", "soft")
     assert config["seed"] == 2 and not config["return_masks"]
+
+
+def test_a_new_config_field_reaches_the_layer_that_takes_it():
+    # What adding a setting takes: a ModelConfig field and a constructor
+    # argument of the same name; the network code lists no field names.
+    @dataclasses.dataclass(frozen=True)
+    class Extended(ModelConfig):
+        block_gain: float = 2.0
+
+    class GainedBlock(ICLAttentionBlock):
+        def __init__(self, block_gain=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.block_gain = block_gain
+
+    config = Extended(method="icl", architecture="vgg16", block_gain=3.0)
+    assert network.layer_kwargs(GainedBlock, config) == {"block_gain": 3.0}
+    adl = network.layer_kwargs(AttentionDropout, config)
+    assert "block_gain" not in adl
+    assert set(adl) == {"drop_rate", "drop_threshold", "bg_threshold"} | {
+        "forward_mask",
+        "mask_mode",
+    }
+    icl = network.layer_kwargs(ICLAttentionBlock, ModelConfig())
+    assert icl == {
+        "drop_rate": 0.75,
+        "drop_threshold": 0.9,  # ResNet50's ADL value for None
+        "bg_threshold": 0.2,
+        "use_non_local": True,
+        "non_local_sub_sample": True,
+        "non_local_reduction": 2,
+        "attention_source": "output",
+        "mask_mode": "hard",
+        "forward_mask": "dfg",
+        "pooled_feature": "input",
+    }
 
 
 def test_from_config_reads_the_flat_keyword_format():
