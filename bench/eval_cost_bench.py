@@ -92,6 +92,7 @@ def callback_cost(size):
     from wsol_tf.data import build_dataset
     from wsol_tf.data import read_metadata
     from wsol_tf.data import resolve_dataset
+    from wsol_tf.config import ModelConfig
     from wsol_tf.models import WSOLModel
 
     keras.backend.clear_session()
@@ -106,10 +107,12 @@ def callback_cost(size):
         )
     )
     model = WSOLModel(
-        _ARCH.value,
-        _METHOD.value,
-        num_classes=data.num_classes,
-        image_size=size,
+        ModelConfig(
+            architecture=_ARCH.value,
+            method=_METHOD.value,
+            num_classes=data.num_classes,
+        ),
+        size,
         seed=0,
     )
     model.compile(

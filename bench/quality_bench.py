@@ -66,6 +66,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_tables  # noqa: E402
 from part_share import part_share  # noqa: E402
 
+from wsol_tf import optimizers  # noqa: E402
 from wsol_tf.config import DataConfig  # noqa: E402
 from wsol_tf.config import EvalConfig  # noqa: E402
 from wsol_tf.config import LossConfig  # noqa: E402
@@ -253,10 +254,10 @@ def _cam_model(data, path):
     from wsol_tf.models import WSOLModel
 
     model = WSOLModel(
-        _ARCH.value,
-        "cam",
-        num_classes=data.num_classes,
-        image_size=data.image_size,
+        ModelConfig(
+            architecture=_ARCH.value, method="cam", num_classes=data.num_classes
+        ),
+        data.image_size,
     )
     model.load_weights(path)
     return model
@@ -295,13 +296,14 @@ def pretrained_weights(data):
     keras.utils.set_random_seed(1000)
     train_ds = build_dataset(data, data.train_split, training=True).repeat()
     model = WSOLModel(
-        _ARCH.value,
-        "cam",
-        num_classes=data.num_classes,
-        image_size=data.image_size,
+        ModelConfig(
+            architecture=_ARCH.value, method="cam", num_classes=data.num_classes
+        ),
+        data.image_size,
         seed=1000,
     )
-    model.configure_optimization(weight_decay=_WD.value)
+    # Adam without decay: the coupled decay of the former model-side
+    # gradient hook has no Adam counterpart in wsol_tf.optimizers.
     model.compile(optimizer=keras.optimizers.Adam(_PRE_LR.value))
     start = time.perf_counter()
     logs = _fit(model, train_ds, _PRE_STEPS.value, verbose=True)
@@ -376,17 +378,20 @@ def run_one(row, seed, data, eval_config, pretrained, output):
     data = data.replace(seed=seed)
     model_config, loss_config = row_configs(row, data.num_classes)
     train_ds = build_dataset(data, data.train_split, training=True).repeat()
-    model = build_model(model_config, loss_config, image_size=data.image_size)
+    model = build_model(model_config, image_size=data.image_size)
     copied = copy_backbone(model, pretrained, data) if pretrained else 0
-    model.configure_optimization(
-        weight_decay=_WD.value, lr_classifier_ratio=_RATIO.value
-    )
     schedule = keras.optimizers.schedules.CosineDecay(
         _LR.value, decay_steps=_STEPS.value, alpha=0.01
     )
-    model.compile(
-        optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+    multipliers = optimizers.learning_rate_multipliers(model, _RATIO.value)
+    optimizer = optimizers.SGD(
+        schedule,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=_WD.value,
+        lr_multipliers=multipliers,
     )
+    model.compile(optimizer=optimizer, objective=loss_config)
     start = time.perf_counter()
     logs = _fit(model, train_ds, _STEPS.value)
     train_seconds = time.perf_counter() - start
@@ -426,9 +431,7 @@ def reevaluate(run, data, eval_config):
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(_PRECISION.value)
     model = build_model(
-        ModelConfig.from_dict(run["model"]),
-        LossConfig.from_dict(run["loss"]),
-        image_size=data.image_size,
+        ModelConfig.from_dict(run["model"]), image_size=data.image_size
     )
     model.load_weights(run["weights"])
     start = time.perf_counter()
@@ -522,9 +525,7 @@ def diagnose(data, pretrained):
                 )
             from wsol_tf.models import build_model
 
-            model = build_model(
-                model_config, LossConfig(), image_size=data.image_size
-            )
+            model = build_model(model_config, image_size=data.image_size)
             if weights:
                 copy_backbone(model, weights, data)
             outputs = model.network(images, training=False)

@@ -94,7 +94,10 @@ def measure(architecture, method, precision, reduction=None):
     import numpy as np
     import tensorflow as tf
 
+    from wsol_tf.config import ModelConfig
+    from wsol_tf.config import TrainConfig
     from wsol_tf.models import WSOLModel
+    from wsol_tf.optimizers import build_optimizer
 
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
@@ -102,18 +105,14 @@ def measure(architecture, method, precision, reduction=None):
     extra = {}
     if reduction is not None:
         extra["non_local_reduction"] = int(reduction)
-    model = WSOLModel(
-        architecture,
-        method,
+    config = ModelConfig(
+        architecture=architecture,
+        method=method,
         num_classes=_CLASSES.value,
-        image_size=size,
-        seed=0,
         **extra,
     )
-    model.configure_optimization(weight_decay=1e-4, lr_classifier_ratio=10.0)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True)
-    )
+    model = WSOLModel(config, size, seed=0)
+    model.compile(optimizer=build_optimizer(TrainConfig(), model))
     rng = np.random.default_rng(0)
     x = tf.constant(rng.standard_normal((batch, size, size, 3)), tf.float32)
     y = tf.constant(rng.integers(0, _CLASSES.value, batch), tf.int32)

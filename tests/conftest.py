@@ -82,3 +82,26 @@ def _load_in_fresh_process(export_dir, images, tmp_path):
 @pytest.fixture
 def load_in_fresh_process():
     return _load_in_fresh_process
+
+
+def _run_result_script(script):
+    """Runs `script` in a fresh Python (this checkout on PYTHONPATH) and
+    returns the fields of its stdout line starting with "RESULT"."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2")
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=600,
+    )
+    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT")]
+    assert lines, run.stderr[-3000:]
+    return lines[0].split()[1:]
+
+
+@pytest.fixture
+def run_result_script():
+    return _run_result_script

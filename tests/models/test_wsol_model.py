@@ -1,16 +1,22 @@
 """WSOLModel: every backbone x method builds, trains one step, saves."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from wsol_tf import optimizers
 from wsol_tf.config import LossConfig
 from wsol_tf.config import ModelConfig
+from wsol_tf.config import TrainConfig
 from wsol_tf.layers import AttentionDropout
 from wsol_tf.layers import ICLAttentionBlock
 from wsol_tf.models import WSOLModel
+from wsol_tf.models import WSOLObjective
 from wsol_tf.models import build_model
+from wsol_tf.models import network
 
 ARCHS = ("vgg16", "resnet50", "inceptionv3")
 METHODS = ("cam", "adl", "icl")
@@ -45,14 +51,10 @@ def _data(size, batch=2, seed=0):
 def _model(arch, method, size=None, **kwargs):
     if method == "icl":
         kwargs = {**ICL_TEST_ARGS, **kwargs}
-    return WSOLModel(
-        arch,
-        method,
-        num_classes=3,
-        image_size=size or SIZES[arch],
-        seed=0,
-        **kwargs,
+    config = ModelConfig(
+        architecture=arch, method=method, num_classes=3, **kwargs
     )
+    return WSOLModel(config, size or SIZES[arch], seed=0)
 
 
 def _sgd():
@@ -119,7 +121,9 @@ def test_build_and_one_training_step(arch, method):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_block_positions_and_sizes_at_224(arch):
-    model = WSOLModel(arch, "icl", num_classes=5, image_size=224)
+    model = WSOLModel(
+        ModelConfig(architecture=arch, method="icl", num_classes=5), 224
+    )
     for position, side, channels in SPEC_224[arch]:
         layer = model.network.get_layer(f"attention_{position}")
         assert tuple(layer.input.shape) == (None, side, side, channels)
@@ -135,13 +139,10 @@ def test_block_positions_and_sizes_at_224(arch):
         )
     # Learning-rate groups (spec 3): attention layers in ResNet's layer4 and
     # all of Inception's are "new" layers (x ratio), VGG's are features.
-    model.configure_optimization(lr_classifier_ratio=10.0)
-    multipliers = model.gradient_multipliers()
+    multipliers = optimizers.learning_rate_multipliers(model, 10.0)
     ratios = [
-        multipliers[
-            id(model.network.get_layer(f"attention_{p}").trainable_variables[0])
-        ]
-        for p, _, _ in SPEC_224[arch]
+        multipliers[layer.trainable_variables[0].path]
+        for layer in _attention_layers(model)
     ]
     expected = {
         "vgg16": [1.0, 1.0, 1.0],
@@ -150,7 +151,7 @@ def test_block_positions_and_sizes_at_224(arch):
     }
     assert ratios == expected[arch]
     classifier = model.network.get_layer(CLASSIFIER[arch])
-    assert multipliers[id(classifier.kernel)] == 10.0
+    assert multipliers[classifier.kernel.path] == 10.0
 
 
 @pytest.mark.parametrize("arch", ["vgg16", "inceptionv3"])
@@ -202,9 +203,10 @@ def test_non_local_gradients_reach_theta_phi_g():
         for layer in _attention_layers(model)
         for name in ("theta", "phi", "g", "w_conv")
     ]
+    objective = WSOLObjective.for_model(model.model_config)
     with tf.GradientTape() as tape:
         outputs = model.network(images, training=True)
-        total = model._compute_losses(outputs, labels)["total_loss"]
+        total = objective(outputs, labels)["total_loss"]
     grads = tape.gradient(total, variables)
     for grad, variable in zip(grads, variables):
         assert np.abs(grad.numpy()).max() > 0, variable.path
@@ -212,9 +214,15 @@ def test_non_local_gradients_reach_theta_phi_g():
 
 def test_lr_ratio_and_coupled_weight_decay_update():
     model = _model("vgg16", "cam", size=32)
-    model.configure_optimization(weight_decay=0.1, lr_classifier_ratio=10.0)
     lr = 0.5
-    model.compile(optimizer=keras.optimizers.SGD(lr), run_eagerly=True)
+    optimizer = optimizers.SGD(
+        lr,
+        momentum=0.0,
+        nesterov=False,
+        weight_decay=0.1,
+        lr_multipliers=optimizers.learning_rate_multipliers(model, 10.0),
+    )
+    model.compile(optimizer=optimizer, run_eagerly=True)
     images, labels = _data(32)
     names = ("block1_conv1", "conv6", "fc")
     variables = [model.network.get_layer(n).kernel for n in names]
@@ -242,7 +250,10 @@ def test_lr_ratio_and_coupled_weight_decay_update():
 def test_mixed_precision_step(policy):
     keras.mixed_precision.set_global_policy(policy)
     model = _model("vgg16", "icl", size=32)
-    model.compile(optimizer=_sgd(), run_eagerly=True)
+    model.compile(
+        optimizer=optimizers.build_optimizer(TrainConfig(), model),
+        run_eagerly=True,
+    )
     optimizer = model.optimizer
     scaled = []
     original = optimizer.scale_loss
@@ -279,11 +290,10 @@ def test_mixed_precision_step(policy):
 
 
 def test_config_round_trip_and_switches():
-    kwargs = dict(
+    model_config = ModelConfig(
         architecture="vgg16",
         method="icl",
         num_classes=4,
-        image_size=32,
         large_feature_map=True,
         drop_rate=0.5,
         drop_threshold=0.7,
@@ -297,6 +307,8 @@ def test_config_round_trip_and_switches():
         use_background_drop=False,
         pooled_feature="output",
         loss_positions="last",
+    )
+    loss_config = LossConfig(
         contrastive="nt_xent",
         ca_weight=0.5,
         fc_weight=0.0,
@@ -305,21 +317,39 @@ def test_config_round_trip_and_switches():
         temperature=0.1,
         consistency_distance="l2",
         consistency_mode="background",
-        weight_decay=1e-4,
-        lr_classifier_ratio=10.0,
-        seed=3,
     )
-    model = WSOLModel(**kwargs)
+    model = WSOLModel(model_config, image_size=32, seed=3)
     config = model.get_config()
-    assert {k: config[k] for k in kwargs} == kwargs
+    expected = dict(model_config.to_dict(), weights=None)
+    expected.pop("weights")
+    assert config["config"] == expected
+    assert (config["image_size"], config["seed"]) == (32, 3)
     clone = WSOLModel.from_config(config)
     assert clone.get_config() == config
+    assert clone.model_config == model_config
+    assert (clone.architecture, clone.method, clone.num_classes) == (
+        "vgg16",
+        "icl",
+        4,
+    )
+    assert clone.positions == ("pool3", "pool4", "conv5_3")
     block = clone.network.get_layer("attention_pool4")
     assert block.get_config()["forward_mask"] == "drop"  # no background drop
     assert block.get_config()["mask_mode"] == "soft"
+    assert block.get_config()["drop_threshold"] == 0.7
+    assert block.get_config()["bg_threshold"] == 0.3
+    assert block.get_config()["seed"] == 4  # seed + position index
     assert not block.use_non_local
     # large_feature_map: 32 / 8 = 4.
     assert clone.network.output["features"].shape[1] == 4
+    clone.compile(optimizer="sgd", objective=loss_config)
+    assert clone.objective.get_config() == {
+        "loss_config": loss_config.to_dict(),
+        "method": "icl",
+        "positions": ["pool3", "pool4", "conv5_3"],
+        "bg_threshold": 0.3,
+        "loss_positions": "last",
+    }
     assert [m.name for m in clone.metrics] == [
         "total_loss",
         "cls_loss",
@@ -328,13 +358,79 @@ def test_config_round_trip_and_switches():
         "accuracy",
     ]
     with pytest.raises(ValueError, match="Received: method='x'"):
-        WSOLModel("vgg16", "x", image_size=32)
+        WSOLModel(ModelConfig(architecture="vgg16", method="x"), 32)
     bigger = clone.with_image_size(48)
     assert bigger.network.output["features"].shape[1] == 6
     np.testing.assert_array_equal(
         bigger.network.get_layer("fc").kernel,
         clone.network.get_layer("fc").kernel,
     )
+
+
+def test_attention_layers_take_config_fields_by_name():
+    # ADL gets its constructor's fields from the config, forward mask "drop"
+    # whatever `forward_mask` says, and the backbone's threshold for None.
+    model = _model("resnet50", "adl", size=64, drop_rate=0.25, mask_mode="soft")
+    adl = model.network.get_layer("attention_layer4_2")
+    config = adl.get_config()
+    assert (config["drop_rate"], config["drop_threshold"]) == (0.25, 0.9)
+    assert (config["forward_mask"], config["mask_mode"]) == ("drop", "soft")
+    assert config["seed"] == 2 and not config["return_masks"]
+
+
+def test_a_new_config_field_reaches_the_layer_that_takes_it():
+    # What adding a setting takes: a ModelConfig field and a constructor
+    # argument of the same name; the network code lists no field names.
+    @dataclasses.dataclass(frozen=True)
+    class Extended(ModelConfig):
+        block_gain: float = 2.0
+
+    class GainedBlock(ICLAttentionBlock):
+        def __init__(self, block_gain=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.block_gain = block_gain
+
+    config = Extended(method="icl", architecture="vgg16", block_gain=3.0)
+    assert network.layer_kwargs(GainedBlock, config) == {"block_gain": 3.0}
+    adl = network.layer_kwargs(AttentionDropout, config)
+    assert "block_gain" not in adl
+    assert set(adl) == {"drop_rate", "drop_threshold", "bg_threshold"} | {
+        "forward_mask",
+        "mask_mode",
+    }
+    icl = network.layer_kwargs(ICLAttentionBlock, ModelConfig())
+    assert icl == {
+        "drop_rate": 0.75,
+        "drop_threshold": 0.9,  # ResNet50's ADL value for None
+        "bg_threshold": 0.2,
+        "use_non_local": True,
+        "non_local_sub_sample": True,
+        "non_local_reduction": 2,
+        "attention_source": "output",
+        "mask_mode": "hard",
+        "forward_mask": "dfg",
+        "pooled_feature": "input",
+    }
+
+
+def test_from_config_reads_the_flat_keyword_format():
+    # Saved `.keras` files before the ModelConfig argument held the fields
+    # as flat keyword arguments, with the loss / optimizer ones beside them.
+    config = ModelConfig(architecture="vgg16", method="adl", num_classes=2)
+    flat = dict(
+        config.to_dict(),
+        image_size=32,
+        seed=5,
+        name="wsol_model",
+        contrastive="triplet",
+        ca_weight=1.0,
+        weight_decay=1e-4,
+        lr_classifier_ratio=10.0,
+    )
+    flat.pop("weights")
+    model = WSOLModel.from_config(flat)
+    assert model.model_config == config
+    assert (model.image_size, model.seed, model.name) == (32, 5, "wsol_model")
 
 
 def test_build_model_from_configs_loads_weights(tmp_path):
@@ -345,7 +441,7 @@ def test_build_model_from_configs_loads_weights(tmp_path):
         architecture="vgg16", method="adl", num_classes=3, weights=path
     )
     loss_config = LossConfig(contrastive="none", fc_weight=0.0)
-    model = build_model(model_config, loss_config, image_size=32)
+    model = build_model(model_config, image_size=32)
     for name in ("block1_conv1", "block5_conv3"):
         np.testing.assert_array_equal(
             model.network.get_layer(name).kernel,
@@ -354,6 +450,7 @@ def test_build_model_from_configs_loads_weights(tmp_path):
     # drop_threshold=None resolves to VGG's ADL value 0.8 (spec 1.2).
     adl = model.network.get_layer("attention_pool3")
     assert (adl.drop_rate, adl.drop_threshold) == (0.75, 0.8)
+    model.compile(optimizer="sgd", objective=loss_config)
     assert [m.name for m in model.metrics] == [
         "total_loss",
         "cls_loss",
@@ -369,8 +466,8 @@ def test_non_local_reduction_from_model_config():
         non_local_reduction=8,
     )
     assert ModelConfig.from_dict(model_config.to_dict()) == model_config
-    model = build_model(model_config, LossConfig(), image_size=64)
-    assert model.get_config()["non_local_reduction"] == 8
+    model = build_model(model_config, image_size=64)
+    assert model.get_config()["config"]["non_local_reduction"] == 8
     # VGG16 blocks: pool3 (256 ch), pool4 and conv5_3 (512 ch).
     widths = {}
     for layer in _attention_layers(model):
@@ -389,12 +486,15 @@ def test_non_local_reduction_from_model_config():
     assert tuple(block.non_local.phi.kernel.shape) == (1, 1, 512, 64)
     with pytest.raises(ValueError, match="non_local_reduction=0"):
         build_model(
-            ModelConfig(method="icl", non_local_reduction=0),
-            LossConfig(),
-            image_size=64,
+            ModelConfig(method="icl", non_local_reduction=0), image_size=64
         )
     with pytest.raises(ValueError, match="non_local_reduction"):
-        WSOLModel("vgg16", "icl", image_size=64, non_local_reduction=0)
+        WSOLModel(
+            ModelConfig(
+                architecture="vgg16", method="icl", non_local_reduction=0
+            ),
+            64,
+        )
 
 
 def test_save_and_load_keras_safe_mode(tmp_path):
@@ -410,7 +510,11 @@ def test_save_and_load_keras_large(tmp_path, arch):
 def _save_load(tmp_path, arch):
     size = 96 if arch == "inceptionv3" else 32
     model = _model(arch, "icl", size=size)
-    model.compile(optimizer=_sgd(), run_eagerly=True)
+    model.compile(
+        optimizer=optimizers.build_optimizer(TrainConfig(), model),
+        objective=LossConfig(margin=0.5, fc_weight=0.5),
+        run_eagerly=True,
+    )
     images, labels = _data(size)
     model.train_on_batch(images, labels)
     path = str(tmp_path / "model.keras")
@@ -418,6 +522,15 @@ def _save_load(tmp_path, arch):
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert type(loaded) is WSOLModel
     assert loaded.get_config() == model.get_config()
+    # Compiled again from the file: same objective, same optimizer.
+    assert loaded.objective.get_config() == model.objective.get_config()
+    assert loaded.objective.loss_config.margin == 0.5
+    assert type(loaded.optimizer) is optimizers.SGD
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.lr_multipliers[
+        loaded.network.get_layer("fc" if arch != "inceptionv3" else "SPG_A4")
+        .kernel.path
+    ] == 10.0
     a = model(images, training=False)
     b = loaded(images, training=False)
     np.testing.assert_array_equal(a["logits"], b["logits"])
@@ -435,6 +548,15 @@ def _save_load(tmp_path, arch):
     log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
     ce = -log_p[np.arange(2), labels].mean()
     np.testing.assert_allclose(after["cls_loss"], ce, rtol=1e-5)
+    # The restored model (weights, momentum buffers) trains on identically
+    # (the SeedGenerator states are not in the file: copied here).
+    for old, new in zip(model.variables, loaded.variables):
+        if "seed_generator_state" in old.path:
+            new.assign(old)
+    model.train_on_batch(images, labels)
+    loaded.train_on_batch(images, labels)
+    for old, new in zip(model.trainable_variables, loaded.trainable_variables):
+        np.testing.assert_allclose(new, old, rtol=1e-6, atol=1e-7)
 
 
 def test_fit_in_graph_mode_under_a_distribution_strategy():

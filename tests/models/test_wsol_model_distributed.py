@@ -16,12 +16,17 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
+from wsol_tf import optimizers
+from wsol_tf.config import ModelConfig
 from wsol_tf.models import WSOLModel
 
 
 def make():
-    model = WSOLModel("vgg16", "cam", num_classes=3, image_size=32)
-    model.configure_optimization(weight_decay=0.01, lr_classifier_ratio=10.0)
+    config = ModelConfig(architecture="vgg16", method="cam", num_classes=3)
+    model = WSOLModel(config, 32)
+    model.compile(optimizer=optimizers.SGD(
+        0.1, momentum=0.0, nesterov=False, weight_decay=0.01,
+        lr_multipliers=optimizers.learning_rate_multipliers(model, 10.0)))
     return model
 
 
@@ -31,13 +36,11 @@ labels = np.array([0, 1, 2, 1], "int32")
 keras.utils.set_random_seed(0)
 single = make()
 initial = single.get_weights()
-single.compile(optimizer=keras.optimizers.SGD(0.1))
 single.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     mirrored = make()
     mirrored.set_weights(initial)
-    mirrored.compile(optimizer=keras.optimizers.SGD(0.1))
 mirrored.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0)
 diff = max(np.abs(a - b).max()
            for a, b in zip(single.get_weights(), mirrored.get_weights()))
@@ -64,6 +67,7 @@ def test_two_replicas_match_one_device():
     _, replicas, diff, moved = lines[0].split()
     assert int(replicas) == 2
     assert float(moved) > 1e-4  # the step did something
-    # Losses are per-replica means divided by the replica count and the
-    # weight decay likewise, so the summed update equals the full batch's.
+    # Losses are per-replica means divided by the replica count, and the
+    # optimizer decays once on the summed gradients, so the update equals
+    # the full batch's.
     np.testing.assert_allclose(float(diff), 0.0, atol=1e-5)

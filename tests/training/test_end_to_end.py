@@ -103,10 +103,11 @@ def test_history_and_learning_rate_schedule(run):
     with open(os.path.join(run["run_dir"], "history.csv")) as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
-    # smoke.flags: lr 0.01, x0.1 every epoch.
+    # smoke.flags: lr 0.01, x0.1 every epoch, before the epoch as
+    # wsolevaluation's adjust_learning_rate(epoch + 1).
     lrs = [float(r["learning_rate"]) for r in rows]
-    np.testing.assert_allclose(lrs, [0.01, 0.001], rtol=1e-6)
-    assert training.step_decay(0.01, 15, 0.1)(44) == pytest.approx(1e-4)
+    np.testing.assert_allclose(lrs, [0.001, 0.0001], rtol=1e-6)
+    assert training.step_decay(0.01, 15, 0.1)(43) == pytest.approx(1e-4)
 
 
 def test_run_directory_contents(run):

@@ -13,11 +13,30 @@ from wsol_tf import training
 
 
 def test_step_decay_hand_computed():
+    # wsolevaluation: adjust_learning_rate(epoch + 1) before each epoch, so
+    # the 15th epoch (0-based 14) already runs at the decayed rate.
     schedule = training.step_decay(0.01, 15, 0.1)
-    got = [schedule(e) for e in (0, 14, 15, 29, 30, 44, 45)]
+    got = [schedule(e) for e in (0, 13, 14, 28, 29, 43, 44)]
     want = [1e-2, 1e-2, 1e-3, 1e-3, 1e-4, 1e-4, 1e-5]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert training.step_decay(0.1, 3, 0.5)(7) == pytest.approx(0.025)
+
+
+def test_step_decay_follows_wsolevaluation_adjust_learning_rate():
+    import torch
+
+    # The reference loop, on a torch optimizer: `for epoch in
+    # range(epochs): adjust_learning_rate(epoch + 1); train(...)`.
+    for epochs, frequency in ((50, 15), (6, 3), (3, 1)):
+        param = torch.zeros(1, requires_grad=True)
+        optimizer = torch.optim.SGD([param], lr=0.01)
+        schedule = training.step_decay(0.01, frequency, 0.1)
+        for epoch in range(epochs):
+            if (epoch + 1) != 0 and (epoch + 1) % frequency == 0:
+                for group in optimizer.param_groups:
+                    group["lr"] *= 0.1
+            want = optimizer.param_groups[0]["lr"]
+            assert schedule(epoch) == pytest.approx(want, rel=1e-12), epoch
 
 
 def test_write_json_is_atomic_and_stringifies_keys(tmp_path):

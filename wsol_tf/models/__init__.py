@@ -1,7 +1,6 @@
-"""WSOLModel (CAM / ADL / ICL) and its builder."""
+"""WSOLModel (CAM / ADL / ICL), its builder and its training objective."""
 
-from wsol_tf.models.model_losses import compute_losses
-from wsol_tf.models.model_losses import loss_terms
+from wsol_tf.models.objective import WSOLObjective
 from wsol_tf.models.wsol_model import OUTPUT_CAMS
 from wsol_tf.models.wsol_model import OUTPUT_LOGITS
 from wsol_tf.models.wsol_model import WSOLModel
@@ -11,7 +10,6 @@ __all__ = [
     "OUTPUT_CAMS",
     "OUTPUT_LOGITS",
     "WSOLModel",
+    "WSOLObjective",
     "build_model",
-    "compute_losses",
-    "loss_terms",
 ]

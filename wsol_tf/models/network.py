@@ -1,9 +1,10 @@
 """The inner functional network of WSOLModel: backbone, blocks, head."""
 
+import inspect
+
 import keras
 
 from wsol_tf import backbones
-from wsol_tf.config import DEFAULT_DROP_THRESHOLD
 from wsol_tf.layers import AttentionDropout
 from wsol_tf.layers import ICLAttentionBlock
 
@@ -11,44 +12,58 @@ OUTPUT_LOGITS = "logits"
 ICL_OUTPUTS = ("attention", "z_dfg", "z_fg", "z_bg", "valid")
 
 
-def attention_layer(position, index, seed=None, **args):
-    """The layer `attention_<position>` of `args["method"]` (None: CAM)."""
-    method = args["method"]
-    if method == "cam":
+# The attention layer of each method (None: CAM has none).
+ATTENTION_LAYERS = {
+    "cam": None,
+    "adl": AttentionDropout,
+    "icl": ICLAttentionBlock,
+}
+
+
+def layer_settings(config):
+    """The `ModelConfig` as a dict of the values the layers receive.
+
+    `drop_threshold=None` resolves to the backbone's ADL value, and the
+    forward mask is ADL's `"drop"` for ADL and for ICL without background
+    drop (`use_background_drop=False`).
+    """
+    settings = config.to_dict()
+    settings["drop_threshold"] = config.resolved_drop_threshold()
+    if config.method == "adl" or not config.use_background_drop:
+        settings["forward_mask"] = "drop"
+    return settings
+
+
+def layer_kwargs(layer_class, config):
+    """The config fields that `layer_class`'s constructor takes, by name.
+
+    A new `ModelConfig` field reaches a layer when its constructor has an
+    argument of the same name: nothing here lists field names.
+    """
+    parameters = inspect.signature(layer_class.__init__).parameters
+    settings = layer_settings(config)
+    return {k: v for k, v in settings.items() if k in parameters}
+
+
+def attention_layer(config, position, index, seed=None):
+    """The layer `attention_<position>` of `config.method` (None: CAM)."""
+    layer_class = ATTENTION_LAYERS[config.method]
+    if layer_class is None:
         return None
-    name = f"attention_{position}"
-    seed = None if seed is None else seed + index
-    threshold = args["drop_threshold"]
-    if threshold is None:
-        threshold = DEFAULT_DROP_THRESHOLD[args["architecture"]]
-    if method == "adl":
-        return AttentionDropout(
-            args["drop_rate"], threshold, seed=seed, name=name
-        )
-    forward = args["forward_mask"] if args["use_background_drop"] else "drop"
-    return ICLAttentionBlock(
-        drop_rate=args["drop_rate"],
-        drop_threshold=threshold,
-        bg_threshold=args["bg_threshold"],
-        use_non_local=args["use_non_local"],
-        non_local_sub_sample=args["non_local_sub_sample"],
-        non_local_reduction=args["non_local_reduction"],
-        attention_source=args["attention_source"],
-        mask_mode=args["mask_mode"],
-        forward_mask=forward,
-        pooled_feature=args["pooled_feature"],
-        seed=seed,
-        name=name,
+    return layer_class(
+        seed=None if seed is None else seed + index,
+        name=f"attention_{position}",
+        **layer_kwargs(layer_class, config),
     )
 
 
-def build_network(image_size, seed=None, **args):
+def build_network(config, image_size, seed=None):
     """Builds the functional network of a `WSOLModel`.
 
     Args:
+        config: `ModelConfig` (`weights` is not read here).
         image_size: int, square input side.
         seed: int or None, base seed of the attention layers.
-        **args: the `ModelConfig` fields except `weights`.
 
     Returns:
         `keras.Model` named "network" mapping float32 images
@@ -59,20 +74,19 @@ def build_network(image_size, seed=None, **args):
         (float32 `[B, h, w, 1]`), `"z_dfg_p"`, `"z_fg_p"`, `"z_bg_p"`
         (float32 `[B, C]`) and `"valid_p"` (float32 `[B]`).
     """
-    architecture = args["architecture"]
+    architecture = config.architecture
     positions = backbones.BLOCK_POSITIONS[architecture]
     inputs = keras.Input((image_size, image_size, 3), name="images")
     outputs = {}
 
     def insert_fn(position, x):
-        layer = attention_layer(
-            position, positions.index(position), seed, **args
-        )
+        index = positions.index(position)
+        layer = attention_layer(config, position, index, seed)
         if layer is None:
             return x
-        if args["method"] == "adl":
-            return layer(x)
         block = layer(x)
+        if not isinstance(block, dict):  # ADL: the features only
+            return block
         for key in ICL_OUTPUTS:
             outputs[f"{key}_{position}"] = block[key]
         return block["features"]
@@ -81,10 +95,10 @@ def build_network(image_size, seed=None, **args):
         architecture,
         inputs,
         insert_fn=insert_fn,
-        large_feature_map=args["large_feature_map"],
+        large_feature_map=config.large_feature_map,
     )
     classifier = backbones.CLASSIFIER_NAMES[architecture]
-    num_classes = args["num_classes"]
+    num_classes = config.num_classes
     gap = keras.layers.GlobalAveragePooling2D(dtype="float32", name="gap")
     # The head runs in float32 under any policy: it feeds the losses.
     if backbones.CAM_KIND[architecture] == "conv":

@@ -1,5 +1,7 @@
 """WSOLModel: backbone + ADL / ICL attention blocks + CAM head."""
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -9,56 +11,38 @@ from wsol_tf.config import LossConfig
 from wsol_tf.config import ModelConfig
 from wsol_tf.layers import class_activation_maps
 from wsol_tf.layers import select_class_maps
-from wsol_tf.models import model_losses
 from wsol_tf.models.network import OUTPUT_LOGITS
 from wsol_tf.models.network import build_network
+from wsol_tf.models.objective import WSOLObjective
 from wsol_tf.serialization import register
 
 OUTPUT_CAMS = "cams"
-_MODEL_FIELDS = tuple(
-    f for f in ModelConfig.__dataclass_fields__ if f != "weights"
-)
-_LOSS_FIELDS = tuple(LossConfig.__dataclass_fields__)
 
 
 @register
 class WSOLModel(keras.Model):
     """Weakly supervised localization model: CAM, ADL or ICL.
 
-    The inner functional network `self.network` is the wsolevaluation
-    backbone (`wsol_tf.backbones`) with a layer `attention_<position>` at
-    each of the three block positions (`"adl"`: `AttentionDropout`,
-    `"icl"`: `ICLAttentionBlock`, `"cam"`: none) and the head: GAP + `fc`
-    (VGG16 / ResNet50) or the 1x1 conv `SPG_A4` + GAP (InceptionV3), both
-    in float32. Its outputs dict holds `"logits"`, `"features"` or
+    The model is the architecture of a `ModelConfig`. The inner functional
+    network `self.network` is the wsolevaluation backbone
+    (`wsol_tf.backbones`) with a layer `attention_<position>` at each of
+    the three block positions (`"adl"`: `AttentionDropout`, `"icl"`:
+    `ICLAttentionBlock`, `"cam"`: none) and the head: GAP + `fc` (VGG16 /
+    ResNet50) or the 1x1 conv `SPG_A4` + GAP (InceptionV3), both in
+    float32. Its outputs dict holds `"logits"`, `"features"` or
     `"class_maps"`, and for ICL, per position `p`: `"attention_p"`
     (float32 `[B, h, w, 1]`), `"z_dfg_p"`, `"z_fg_p"`, `"z_bg_p"` (float32
     `[B, C]`) and `"valid_p"` (float32 `[B]`).
 
-    `train_step` / `test_step` compute `L = L_cls + ca_weight * L_ca +
-    fc_weight * L_fc` (see `model_losses.compute_losses`); `compile` needs
-    only an optimizer. Learning-rate groups and coupled weight decay are
-    applied to the gradients (see `configure_optimization`).
+    The loss is the `objective` given to `compile` (a `WSOLObjective`,
+    built from a `LossConfig`); `train_step` / `test_step` log one Mean
+    per objective term plus `accuracy`. Weight decay and learning-rate
+    groups belong to the optimizer (`wsol_tf.optimizers.build_optimizer`).
 
     Args:
-        architecture: `"vgg16"`, `"resnet50"` or `"inceptionv3"`.
-        method: `"cam"`, `"adl"` or `"icl"`.
-        num_classes: int.
+        config: `ModelConfig` (or its dict). `weights` is not loaded here
+            (see `build_model`).
         image_size: int, the (square) input side.
-        large_feature_map, drop_rate, drop_threshold, bg_threshold,
-        use_non_local, non_local_sub_sample, non_local_reduction,
-        attention_source, mask_mode, forward_mask, use_background_drop,
-        pooled_feature, loss_positions:
-            the `ModelConfig` fields (`drop_threshold=None` -> the
-            backbone's ADL default; `use_background_drop=False` forces
-            `forward_mask="drop"`).
-        contrastive, ca_weight, fc_weight, margin, normalize_embeddings,
-        temperature, consistency_distance, consistency_mode: the
-            `LossConfig` fields (`contrastive="none"` or a zero weight
-            disables a term).
-        weight_decay: float, coupled L2 decay added to the gradients.
-        lr_classifier_ratio: float, gradient (= learning-rate) multiplier
-            of the layers that are not pretrained features.
         seed: int or None, seeds of the attention layers.
         **kwargs: `keras.Model` keyword arguments (`name`, `dtype`).
 
@@ -72,8 +56,10 @@ class WSOLModel(keras.Model):
         (raw class activation maps of all classes).
 
     Example:
-    >>> model = WSOLModel("resnet50", "icl", num_classes=200)
-    >>> model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    >>> model = WSOLModel(ModelConfig("resnet50", "icl"), image_size=224)
+    >>> model.compile(
+    ...     optimizer=wsol_tf.optimizers.build_optimizer(TrainConfig(), model),
+    ...     objective=LossConfig(contrastive="triplet"))
     >>> model.fit(train_ds, epochs=1)
     >>> logits, cams = model.compute_cams(images, labels)
 
@@ -84,66 +70,57 @@ class WSOLModel(keras.Model):
         https://arxiv.org/abs/2001.07437)
     """
 
-    def __init__(
-        self,
-        architecture="resnet50",
-        method="icl",
-        num_classes=200,
-        image_size=224,
-        large_feature_map=False,
-        drop_rate=0.75,
-        drop_threshold=None,
-        bg_threshold=0.2,
-        use_non_local=True,
-        non_local_sub_sample=True,
-        non_local_reduction=2,
-        attention_source="output",
-        mask_mode="hard",
-        forward_mask="dfg",
-        use_background_drop=True,
-        pooled_feature="input",
-        loss_positions="all",
-        contrastive="triplet",
-        ca_weight=1.0,
-        fc_weight=1.0,
-        margin=1.0,
-        normalize_embeddings=False,
-        temperature=0.07,
-        consistency_distance="l1",
-        consistency_mode="full",
-        weight_decay=0.0,
-        lr_classifier_ratio=1.0,
-        seed=None,
-        **kwargs,
-    ):
+    def __init__(self, config, image_size, seed=None, **kwargs):
         super().__init__(**kwargs)
-        args = dict(locals())
-        self._model_args = {k: args[k] for k in _MODEL_FIELDS}
-        self._loss_args = {k: args[k] for k in _LOSS_FIELDS}
-        ModelConfig(**self._model_args).validate()
-        LossConfig(**self._loss_args).validate()
+        if isinstance(config, dict):
+            config = ModelConfig.from_dict(config)
+        if not isinstance(config, ModelConfig):
+            raise ValueError(
+                "`config` must be a ModelConfig or its dict. "
+                f"Received: config={config!r}"
+            )
+        config.validate()
         if int(image_size) < 1:
             raise ValueError(
                 f"`image_size` must be positive. Received: image_size="
                 f"{image_size}"
             )
-        for name in _MODEL_FIELDS + _LOSS_FIELDS:
-            setattr(self, name, args[name])
+        self._model_config = config
         self.image_size = int(image_size)
         self.seed = seed
-        self.weight_decay = float(weight_decay)
-        self.lr_classifier_ratio = float(lr_classifier_ratio)
-        self.positions = backbones.BLOCK_POSITIONS[architecture]
-        self.cam_kind = backbones.CAM_KIND[architecture]
         self.network = self._build_network()
-        self.loss_terms = model_losses.loss_terms(method, self._loss_args)
-        self.trackers = {
-            name: keras.metrics.Mean(name=name) for name in self.loss_terms
-        }
+        self.objective = None
+        self.trackers = {}
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(
             name="accuracy"
         )
         self.built = True
+
+    @property
+    def model_config(self):
+        """The `ModelConfig` this model was built from."""
+        return self._model_config
+
+    @property
+    def architecture(self):
+        return self._model_config.architecture
+
+    @property
+    def method(self):
+        return self._model_config.method
+
+    @property
+    def num_classes(self):
+        return self._model_config.num_classes
+
+    @property
+    def positions(self):
+        """The backbone's block positions, early to last."""
+        return backbones.BLOCK_POSITIONS[self.architecture]
+
+    @property
+    def cam_kind(self):
+        return backbones.CAM_KIND[self.architecture]
 
     def _build_network(self):
         # Inner layers follow the model's policy (it differs from the global
@@ -152,7 +129,7 @@ class WSOLModel(keras.Model):
         keras.mixed_precision.set_global_policy(self.dtype_policy)
         try:
             return build_network(
-                self.image_size, seed=self.seed, **self._model_args
+                self._model_config, self.image_size, seed=self.seed
             )
         finally:
             keras.mixed_precision.set_global_policy(previous)
@@ -197,68 +174,40 @@ class WSOLModel(keras.Model):
         clone.network.set_weights(self.network.get_weights())
         return clone
 
-    def configure_optimization(self, weight_decay=0.0, lr_classifier_ratio=1.0):
-        """Sets the coupled L2 weight decay and the new-layer LR ratio.
+    def compile(self, optimizer="rmsprop", objective=None, **kwargs):
+        """Configures training: `keras.Model.compile` plus the objective.
 
-        Both act on the gradients in `train_step`, before
-        `optimizer.apply`: `g <- ratio * (g + weight_decay * w)` for every
-        trainable variable, `ratio = lr_classifier_ratio` for the variables
-        of layers that `backbones.is_feature_layer` marks as new (else 1).
-        For SGD (with or without momentum / Nesterov) multiplying a
-        gradient by `ratio` is exactly the same as a parameter group with
-        `lr * ratio` (the update is linear in `lr * g`), i.e. PyTorch's
-        `SGD([{params, lr}, {params, lr * ratio}], weight_decay=wd)` of
-        wsolevaluation (whose decay, like this one, also covers biases and
-        BatchNormalization parameters). Not equivalent for adaptive
-        optimizers (Adam). Under a distribution strategy the decay term is
-        divided by the replica count like the loss, and under
-        mixed_float16 it is multiplied by the loss scale like the loss.
-        Call before the first `fit` (the train function is reset).
+        Args:
+            optimizer: as `keras.Model.compile`; for the wsolevaluation
+                protocol (learning-rate groups, coupled weight decay) use
+                `wsol_tf.optimizers.build_optimizer(train_config, model)`.
+            objective: a `WSOLObjective`, or a `LossConfig` to build one
+                for this model's method and block positions. None:
+                `LossConfig()`.
+            **kwargs: the other `keras.Model.compile` arguments
+                (`run_eagerly`, `steps_per_execution`, `jit_compile`, ...).
         """
-        self.weight_decay = float(weight_decay)
-        self.lr_classifier_ratio = float(lr_classifier_ratio)
-        self.train_function = None
+        if objective is None or isinstance(objective, LossConfig):
+            objective = WSOLObjective.for_model(self._model_config, objective)
+        super().compile(optimizer=optimizer, **kwargs)
+        self.objective = objective
+        self.trackers = {
+            name: keras.metrics.Mean(name=name) for name in objective.terms
+        }
 
-    def gradient_multipliers(self):
-        """`{id(variable): ratio}` for every trainable variable."""
-        multipliers = {}
-        for layer in self.network.layers:
-            new = not backbones.is_feature_layer(self.architecture, layer.name)
-            ratio = self.lr_classifier_ratio if new else 1.0
-            for variable in layer.trainable_variables:
-                multipliers[id(variable)] = ratio
-        return multipliers
-
-    def _adjust_gradients(self, grads, variables):
-        multipliers = self.gradient_multipliers()
-        decay = None
-        if self.weight_decay:
-            # Same scaling as the loss: loss scale and replica count.
-            decay = self.optimizer.scale_loss(
-                _per_replica(ops.convert_to_tensor(self.weight_decay))
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config:
+            config["objective"] = keras.saving.serialize_keras_object(
+                self.objective
             )
-        adjusted = []
-        for grad, variable in zip(grads, variables):
-            if grad is not None:
-                if decay is not None:
-                    grad = grad + ops.cast(decay, grad.dtype) * ops.cast(
-                        variable, grad.dtype
-                    )
-                ratio = multipliers.get(id(variable), 1.0)
-                if ratio != 1.0:
-                    grad = grad * ratio
-            adjusted.append(grad)
-        return adjusted
+        return config
 
-    def _compute_losses(self, outputs, labels):
-        return model_losses.compute_losses(
-            outputs,
-            labels,
-            self.method,
-            self.positions,
-            self._loss_args,
-            self._model_args,
-        )
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def _update_metrics(self, losses, labels, logits):
         for name, tracker in self.trackers.items():
@@ -270,19 +219,18 @@ class WSOLModel(keras.Model):
         images, labels = _unpack(data)
         with tf.GradientTape() as tape:
             outputs = self.network(images, training=True)
-            losses = self._compute_losses(outputs, labels)
+            losses = self.objective(outputs, labels)
             loss = _per_replica(losses["total_loss"])
             loss = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
-        grads = self._adjust_gradients(grads, variables)
         self.optimizer.apply(grads, variables)
         return self._update_metrics(losses, labels, outputs[OUTPUT_LOGITS])
 
     def test_step(self, data):
         images, labels = _unpack(data)
         outputs = self.network(images, training=False)
-        losses = self._compute_losses(outputs, labels)
+        losses = self.objective(outputs, labels)
         return self._update_metrics(losses, labels, outputs[OUTPUT_LOGITS])
 
     def predict_step(self, data):
@@ -295,17 +243,34 @@ class WSOLModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(self._model_args)
-        config.update(self._loss_args)
+        # The initial `weights` are not part of the architecture: the saved
+        # model carries its own.
+        model_config = self._model_config.to_dict()
+        model_config.pop("weights")
         config.update(
             {
+                "config": model_config,
                 "image_size": self.image_size,
-                "weight_decay": self.weight_decay,
-                "lr_classifier_ratio": self.lr_classifier_ratio,
                 "seed": self.seed,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "config" not in config:
+            # Saved before the ModelConfig argument: flat keyword arguments
+            # (the loss and optimizer ones are now compile's business).
+            fields = [f.name for f in dataclasses.fields(ModelConfig)]
+            config = {
+                "config": {k: config[k] for k in fields if k in config},
+                **{k: config[k] for k in _LAYER_KEYS if k in config},
+            }
+        return cls(**config)
+
+
+_LAYER_KEYS = ("image_size", "seed", "name", "trainable", "dtype")
 
 
 def _per_replica(value):
@@ -333,13 +298,18 @@ def _unpack(data, need_labels=True):
     return images, labels
 
 
-def build_model(model_config, loss_config, *, image_size):
-    """Builds a `WSOLModel` from configs; loads `model_config.weights`."""
-    model_config.validate()
-    loss_config.validate()
-    kwargs = {k: getattr(model_config, k) for k in _MODEL_FIELDS}
-    kwargs.update({k: getattr(loss_config, k) for k in _LOSS_FIELDS})
-    model = WSOLModel(image_size=image_size, **kwargs)
+def build_model(model_config, *, image_size, seed=None):
+    """Builds a `WSOLModel` from its config; loads `model_config.weights`.
+
+    Args:
+        model_config: `ModelConfig`.
+        image_size: int, the (square) input side.
+        seed: int or None, seeds of the attention layers.
+
+    Returns:
+        An uncompiled `WSOLModel`.
+    """
+    model = WSOLModel(model_config, image_size, seed=seed)
     if model_config.weights:
         backbones.load_backbone_weights(
             model.network,

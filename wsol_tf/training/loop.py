@@ -15,6 +15,7 @@ from wsol_tf.data import resolve_dataset
 from wsol_tf.evaluation.runner import evaluate_model
 from wsol_tf.export import export_saved_model
 from wsol_tf.models import build_model
+from wsol_tf.optimizers import build_optimizer
 from wsol_tf.training.callbacks import AtomicBackupAndRestore
 from wsol_tf.training.callbacks import AtomicModelCheckpoint
 from wsol_tf.training.callbacks import CamImageSummary
@@ -182,19 +183,9 @@ def run_training(config, *, callbacks=(), verbose="auto"):
     if train.eval_every_epochs > 0 or train.visualize:
         val_ds = build_dataset(data, data.val_split, training=False)
     with strategy.scope():
-        model = build_model(
-            config.model, config.loss, image_size=data.image_size
-        )
-        model.configure_optimization(
-            weight_decay=train.weight_decay,
-            lr_classifier_ratio=train.lr_classifier_ratio,
-        )
+        model = build_model(config.model, image_size=data.image_size)
         model.compile(
-            optimizer=keras.optimizers.SGD(
-                learning_rate=train.learning_rate,
-                momentum=train.momentum,
-                nesterov=train.nesterov,
-            )
+            optimizer=build_optimizer(train, model), objective=config.loss
         )
         model.optimizer.build(model.trainable_variables)
     if train.strategy == "multi_worker":
