@@ -260,15 +260,8 @@ def test_training_keeps_the_partial_batch(write_dataset, n, batch):
         for k in range(n)
     }
     data_root, metadata_root = write_dataset(images)
-    cfg = DataConfig(
-        dataset_name="tiny",
-        data_root=data_root,
-        metadata_root=metadata_root,
-        resize_size=10,
-        image_size=8,
-        batch_size=batch,
-        num_classes=2,
-    )
+    sides = dict(resize_size=10, image_size=8, batch_size=batch)
+    cfg = _tiny_config(data_root, metadata_root=metadata_root, **sides)
     ds = build_dataset(cfg, "s", training=True, with_boxes=True)
     for _ in range(2):
         sizes, ids = [], []
