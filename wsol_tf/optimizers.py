@@ -52,7 +52,8 @@ class SGD(keras.optimizers.Optimizer):
             gradient (torch's `weight_decay`).
         lr_multipliers: dict `{variable.path: float}`; variables not in it
             use 1.0. Every key must name a variable the optimizer is built
-            with.
+            with (leading name scopes may differ, as after reloading a
+            Sequential model).
         name: str, the optimizer name.
         **kwargs: other `keras.optimizers.Optimizer` arguments (clipnorm,
             use_ema, ...), except its decoupled `weight_decay`.
@@ -102,17 +103,11 @@ class SGD(keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(variables)
-        paths = [v.path for v in variables]
-        unknown = sorted(set(self.lr_multipliers) - set(paths))
-        if unknown:
-            raise ValueError(
-                f"SGD lr_multipliers name {len(unknown)} variable(s) the "
-                f"optimizer is not built with, e.g. {unknown[0]!r}. Expected "
-                f"paths such as {paths[:3]}."
-            )
         # Indexed like the variables (`_get_variable_index`), as Python
         # floats: constants of the traced update.
-        self._multipliers = [self.lr_multipliers.get(p, 1.0) for p in paths]
+        self._multipliers = _match_multipliers(
+            self.lr_multipliers, [v.path for v in variables]
+        )
         self.momentums = []
         if self.momentum > 0.0:
             self.momentums = self.add_optimizer_variables(variables, "momentum")
@@ -147,6 +142,37 @@ class SGD(keras.optimizers.Optimizer):
             }
         )
         return config
+
+
+def _same_variable(key, path):
+    """Whether `key` names `path`, up to leading name scopes (a reloaded
+    Sequential drops its own name from its variable paths)."""
+    return key == path or key.endswith("/" + path) or path.endswith("/" + key)
+
+
+def _match_multipliers(multipliers, paths):
+    """The multiplier of each path; every key must name one variable."""
+    found = [
+        [key for key in multipliers if _same_variable(key, path)]
+        for path in paths
+    ]
+    used = {key for keys in found for key in keys}
+    unknown = sorted(set(multipliers) - used)
+    if unknown:
+        raise ValueError(
+            f"SGD lr_multipliers name {len(unknown)} variable(s) the "
+            f"optimizer is not built with, e.g. {unknown[0]!r}. Expected "
+            f"paths such as {paths[:3]}."
+        )
+    values = []
+    for path, keys in zip(paths, found):
+        if len({multipliers[key] for key in keys}) > 1:
+            raise ValueError(
+                f"SGD lr_multipliers give variable {path!r} different "
+                f"values through the keys {keys}."
+            )
+        values.append(multipliers[keys[0]] if keys else 1.0)
+    return values
 
 
 def learning_rate_multipliers(model, ratio):

@@ -11,6 +11,7 @@ import tensorflow as tf
 from wsol_tf.config import DataConfig
 from wsol_tf.data import build_dataset
 from wsol_tf.data import denormalize_images
+from wsol_tf.data import image_ops
 from wsol_tf.data import resolve_dataset
 
 
@@ -132,10 +133,21 @@ def test_mask_dataset_as_metadata_root(tiny_root):
 def test_train_outputs_shapes_and_seeded_shuffle(tiny_root):
     cfg = _tiny_config(tiny_root, resize_size=24, image_size=16, batch_size=2)
     ds = build_dataset(cfg, "train", training=True)
-    # Static shapes: InceptionV3 and the attention blocks need them.
-    assert tuple(ds.element_spec[0].shape) == (2, 16, 16, 3)
+    # Static sides: InceptionV3 and the attention blocks need them; the
+    # batch is dynamic (the last one is smaller).
+    assert tuple(ds.element_spec[0].shape) == (None, 16, 16, 3)
     epochs = [list(ds) for _ in range(6)]
-    assert all(len(e) == 1 for e in epochs)  # 3 images, drop_remainder
+    # 3 images, batches of 2: the partial batch is kept (PyTorch's loader).
+    assert all([len(b[1]) for b in e] == [2, 1] for e in epochs)
+    listed = os.path.join(cfg.metadata_root, "train", "class_labels.txt")
+    with open(listed) as f:
+        want = sorted(int(line.split(",")[1]) for line in f if line.strip())
+    for epoch in epochs:  # every image once per epoch
+        labels = np.concatenate([b[1].numpy() for b in epoch])
+        assert sorted(labels.tolist()) == want
+    dropped = build_dataset(cfg, "train", training=True, drop_remainder=True)
+    assert tuple(dropped.element_spec[0].shape) == (2, 16, 16, 3)
+    assert len(list(dropped)) == 1
     images, labels = epochs[0][0]
     assert images.shape == (2, 16, 16, 3) and images.dtype == tf.float32
     assert labels.shape == (2,) and labels.dtype == tf.int32
@@ -234,8 +246,33 @@ def test_non_image_file_error_names_the_path(write_dataset):
 
 def test_training_split_smaller_than_a_batch(tiny_root):
     cfg = _tiny_config(tiny_root, batch_size=4)
+    batches = list(build_dataset(cfg, "train", True))
+    assert [len(labels) for _, labels in batches] == [3]
     with pytest.raises(ValueError, match="Received: batch_size=4"):
-        build_dataset(cfg, "train", True)
+        build_dataset(cfg, "train", True, drop_remainder=True)
+
+
+@pytest.mark.parametrize("n, batch", [(7, 3), (6, 3), (5, 8)])
+def test_training_keeps_the_partial_batch(write_dataset, n, batch):
+    rng = np.random.default_rng(n)
+    images = {
+        f"i{k}.png": (rng.integers(0, 256, (10, 12, 3), np.uint8), k % 2, [])
+        for k in range(n)
+    }
+    data_root, metadata_root = write_dataset(images)
+    sides = dict(resize_size=10, image_size=8, batch_size=batch)
+    cfg = _tiny_config(data_root, metadata_root=metadata_root, **sides)
+    ds = build_dataset(cfg, "s", training=True, with_boxes=True)
+    for _ in range(2):
+        sizes, ids = [], []
+        for element in ds:
+            sizes.append(int(element["images"].shape[0]))
+            ids += [i.decode() for i in element["image_ids"].numpy()]
+        # ceil(n / batch) batches, the last of n mod batch (PyTorch's
+        # DataLoader, drop_last=False), each image once.
+        want = [batch] * (n // batch) + ([n % batch] if n % batch else [])
+        assert sizes == want
+        assert sorted(ids) == sorted(images)
 
 
 def test_resolve_dataset(tmp_path):
@@ -301,3 +338,36 @@ def test_mask_root_without_masks_for_the_split(tiny_root, tmp_path):
             "test",
             False,
         )
+
+
+@pytest.mark.parametrize("quality, subsampling", [(75, 2), (95, 0), (90, 1)])
+def test_jpeg_decoding_equals_pil(tmp_path, quality, subsampling):
+    from PIL import Image
+
+    # A smooth pattern plus noise, odd sides (chroma upsampling at edges).
+    rng = np.random.default_rng(quality)
+    yy, xx = np.mgrid[0:61, 0:83]
+    pattern = np.stack(
+        [
+            np.sin(xx / 7) * 100 + 128,
+            np.cos(yy / 5) * 90 + 128,
+            (xx + yy) * 1.2,
+        ],
+        axis=-1,
+    )
+    noisy = pattern + rng.normal(0, 25, pattern.shape)
+    array = np.clip(noisy, 0, 255).astype(np.uint8)
+    path = str(tmp_path / "photo.jpg")
+    Image.fromarray(array).save(
+        path, "JPEG", quality=quality, subsampling=subsampling
+    )
+    # wsolevaluation's loader: PIL open + convert("RGB").
+    with Image.open(path) as image:
+        want = np.asarray(image.convert("RGB"))
+    got = image_ops.read_image(path).numpy()
+    np.testing.assert_array_equal(got, want)
+    bgr = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(got, bgr[..., ::-1])
+    # TF's default (fast) IDCT is what this replaced: it is not PIL's.
+    fast = tf.io.decode_jpeg(tf.io.read_file(path), channels=3).numpy()
+    assert np.abs(fast.astype(int) - want).max() >= 2

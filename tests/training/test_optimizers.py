@@ -118,6 +118,31 @@ def test_no_keras_decoupled_decay_and_config_round_trip():
     np.testing.assert_allclose(variable.numpy(), [2.0 - 0.3 * 1.4], rtol=1e-6)
 
 
+def test_saved_model_restores_the_optimizer(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    multipliers = {model.layers[0].bias.path: 10.0}
+    model.compile(
+        optimizer=SGD(0.1, weight_decay=0.01, lr_multipliers=multipliers),
+        loss="mse",
+    )
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
+    model.fit(x, y, epochs=2, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.optimizer, SGD)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())  # momentums
+    # Its variables lost the "sequential/" scope; the multiplier still
+    # applies, so both continue with the same steps.
+    assert loaded.layers[0].bias.path != model.layers[0].bias.path
+    model.fit(x, y, epochs=1, verbose=0)
+    loaded.fit(x, y, epochs=1, verbose=0)
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
 def test_bad_arguments_and_unknown_variable_paths():
     with pytest.raises(ValueError, match="momentum=1.5"):
         SGD(momentum=1.5)
@@ -127,6 +152,9 @@ def test_bad_arguments_and_unknown_variable_paths():
         SGD(weight_decay=-1.0)
     optimizer = SGD(lr_multipliers={"dense/kernl": 10.0})
     with pytest.raises(ValueError, match="'dense/kernl'"):
+        optimizer.build([keras.Variable(np.zeros(2), name="kernel")])
+    optimizer = SGD(lr_multipliers={"model/kernel": 10.0, "kernel": 1.0})
+    with pytest.raises(ValueError, match="different values"):
         optimizer.build([keras.Variable(np.zeros(2), name="kernel")])
 
 

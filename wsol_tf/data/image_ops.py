@@ -34,20 +34,39 @@ def _check_magic(contents, path):
     )
 
 
+def decode_image(contents, channels):
+    """Decodes encoded image bytes to uint8 `[H, W, channels]`.
+
+    JPEGs go through libjpeg's accurate integer IDCT
+    (`dct_method="INTEGER_ACCURATE"`, libjpeg's default "islow"), the one
+    PIL uses, so the pixels equal PIL's (`Image.open(...).convert("RGB")`,
+    wsolevaluation's loader); TF's default fast IDCT differs by up to a few
+    levels. Other formats use `tf.io.decode_image`.
+    """
+    image = tf.cond(
+        tf.io.is_jpeg(contents),
+        lambda: tf.io.decode_jpeg(
+            contents, channels=channels, dct_method="INTEGER_ACCURATE"
+        ),
+        lambda: tf.io.decode_image(
+            contents, channels=channels, expand_animations=False
+        ),
+    )
+    image.set_shape([None, None, channels])
+    return image
+
+
 def read_image(path):
     """Reads and decodes an RGB image file: uint8 `[H, W, 3]`.
 
-    A file that is not an image fails with an error naming `path`; a file
-    whose image data is damaged fails inside `tf.io.decode_image`
-    (`validate_dataset` reports such files with their path).
+    Decoded by `decode_image` (JPEGs as PIL decodes them). A file that is
+    not an image fails with an error naming `path`; a file whose image data
+    is damaged fails inside the decoder (`validate_dataset` reports such
+    files with their path).
     """
     contents = tf.io.read_file(path)
     with tf.control_dependencies([_check_magic(contents, path)]):
-        image = tf.io.decode_image(
-            contents, channels=3, expand_animations=False
-        )
-    image.set_shape([None, None, 3])
-    return image
+        return decode_image(contents, channels=3)
 
 
 def resize_image(image, size):
@@ -127,7 +146,7 @@ def resize_nearest_cv2(mask, size):
 def _read_binary_mask(path, size):
     contents = tf.io.read_file(path)
     with tf.control_dependencies([_check_magic(contents, path)]):
-        mask = tf.io.decode_image(contents, channels=1, expand_animations=False)
+        mask = decode_image(contents, channels=1)
     return resize_nearest_cv2(mask[..., 0], size) > 0
 
 

@@ -129,9 +129,9 @@ def _random_crop_flip(element, seed, crop):
     return out
 
 
-def _train_dataset(cfg, meta, with_boxes):
+def _train_dataset(cfg, meta, with_boxes, drop_remainder):
     n = len(meta.image_ids)
-    if n < cfg.batch_size:
+    if drop_remainder and n < cfg.batch_size:
         raise ValueError(
             f"Split {meta.split!r} has {n} images, fewer than one training "
             f"batch (drop_remainder=True). Received: "
@@ -180,7 +180,7 @@ def _train_dataset(cfg, meta, with_boxes):
         return _random_crop_flip(element, seed, crop)
 
     ds = tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=calls)
-    ds = ds.batch(cfg.batch_size, drop_remainder=True)
+    ds = ds.batch(cfg.batch_size, drop_remainder=drop_remainder)
 
     def finish(batch):
         images = image_ops.normalize_images(batch["image"], cfg.normalization)
@@ -240,7 +240,9 @@ def _eval_dataset(cfg, meta, mask_meta):
     return ds.map(finish, num_parallel_calls=calls).prefetch(AUTOTUNE)
 
 
-def build_dataset(data_config, split, training, *, with_boxes=False):
+def build_dataset(
+    data_config, split, training, *, with_boxes=False, drop_remainder=False
+):
     """Builds the train or eval `tf.data.Dataset` of one split.
 
     Args:
@@ -250,11 +252,18 @@ def build_dataset(data_config, split, training, *, with_boxes=False):
         training: True for the augmented, shuffled training stream.
         with_boxes: training only; yield dicts with the augmented boxes
             too (for visualising augmentation).
+        drop_remainder: training only; drop the last, smaller batch. False
+            keeps it, as PyTorch's `DataLoader` (wsolevaluation). A
+            multi-replica strategy splits each batch across its replicas,
+            so a short last batch leaves some replicas empty, which Keras'
+            BatchNormalization rejects: `run_training` sets it there.
 
     Returns:
         training=True: `(images float32 [B, S, S, 3], labels int32 [B])`,
         S = `image_size`, a seeded reshuffle every iteration, one epoch per
-        iteration, `drop_remainder=True`. With `with_boxes`: a dict with
+        iteration: `ceil(N / batch_size)` batches, the last one smaller when
+        `batch_size` does not divide the split's N images (unless
+        `drop_remainder`). With `with_boxes`: a dict with
         "images", "labels", "boxes" (int32 [B, K, 4] in the S x S crop,
         -1 padded) and "image_ids".
         training=False: dicts with "images" float32 [B, E, E, 3], "labels"
@@ -268,8 +277,8 @@ def build_dataset(data_config, split, training, *, with_boxes=False):
 
     Raises:
         ValueError: bad metadata (`MetadataError`, naming file and line),
-            missing image or mask files (all listed), or a training split
-            smaller than one batch.
+            missing image or mask files (all listed), or, with
+            `drop_remainder`, a training split smaller than one batch.
 
     Example:
 
@@ -284,7 +293,7 @@ def build_dataset(data_config, split, training, *, with_boxes=False):
     )
     if training:
         _check_files_exist(meta)
-        return _train_dataset(cfg, meta, with_boxes)
+        return _train_dataset(cfg, meta, with_boxes, drop_remainder)
     mask_meta = _mask_metadata(cfg, split, meta)
     _check_files_exist(meta, mask_meta)
     return _eval_dataset(cfg, meta, mask_meta)

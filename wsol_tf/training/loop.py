@@ -175,7 +175,13 @@ def run_training(config, *, callbacks=(), verbose="auto"):
         _check_same_experiment(model_dir, config)
     if chief:
         write_json(os.path.join(model_dir, "config.json"), config.to_dict())
-    train_ds = build_dataset(data, data.train_split, training=True)
+    # The last, smaller batch is kept (PyTorch's loader) on one replica.
+    train_ds = build_dataset(
+        data,
+        data.train_split,
+        training=True,
+        drop_remainder=strategy.num_replicas_in_sync > 1,
+    )
     steps = train.steps_per_epoch or None
     if steps:
         train_ds = train_ds.repeat()
