@@ -42,12 +42,13 @@ def attention_layer(position, index, seed=None, **args):
     )
 
 
-def build_network(image_size, seed=None, **args):
+def build_network(image_size, seed=None, layout="keras", **args):
     """Builds the functional network of a `WSOLModel`.
 
     Args:
         image_size: int, square input side.
         seed: int or None, base seed of the attention layers.
+        layout: the backbone's weight layout (`backbones.LAYOUTS`).
         **args: the `ModelConfig` fields except `weights`.
 
     Returns:
@@ -60,7 +61,8 @@ def build_network(image_size, seed=None, **args):
         (float32 `[B, C]`) and `"valid_p"` (float32 `[B]`).
     """
     architecture = args["architecture"]
-    positions = backbones.BLOCK_POSITIONS[architecture]
+    method = args["method"]
+    positions = backbones.block_positions(architecture, method)
     inputs = keras.Input((image_size, image_size, 3), name="images")
     outputs = {}
 
@@ -82,6 +84,9 @@ def build_network(image_size, seed=None, **args):
         inputs,
         insert_fn=insert_fn,
         large_feature_map=args["large_feature_map"],
+        positions=positions,
+        layout=layout,
+        head_dropout=backbones.head_dropout_rate(architecture, method),
     )
     classifier = backbones.CLASSIFIER_NAMES[architecture]
     num_classes = args["num_classes"]

@@ -60,6 +60,8 @@ class WSOLModel(keras.Model):
         lr_classifier_ratio: float, gradient (= learning-rate) multiplier
             of the layers that are not pretrained features.
         seed: int or None, seeds of the attention layers.
+        layout: `"keras"` or `"torchvision"`, the backbone's weight layout
+            (`build_model` takes it from the weights).
         **kwargs: `keras.Model` keyword arguments (`name`, `dtype`).
 
     Call arguments:
@@ -114,6 +116,7 @@ class WSOLModel(keras.Model):
         weight_decay=0.0,
         lr_classifier_ratio=1.0,
         seed=None,
+        layout="keras",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,9 +134,10 @@ class WSOLModel(keras.Model):
             setattr(self, name, args[name])
         self.image_size = int(image_size)
         self.seed = seed
+        self.layout = backbones.check_layout(layout)
         self.weight_decay = float(weight_decay)
         self.lr_classifier_ratio = float(lr_classifier_ratio)
-        self.positions = backbones.BLOCK_POSITIONS[architecture]
+        self.positions = backbones.block_positions(architecture, method)
         self.cam_kind = backbones.CAM_KIND[architecture]
         self.network = self._build_network()
         self.loss_terms = model_losses.loss_terms(method, self._loss_args)
@@ -152,7 +156,10 @@ class WSOLModel(keras.Model):
         keras.mixed_precision.set_global_policy(self.dtype_policy)
         try:
             return build_network(
-                self.image_size, seed=self.seed, **self._model_args
+                self.image_size,
+                seed=self.seed,
+                layout=self.layout,
+                **self._model_args,
             )
         finally:
             keras.mixed_precision.set_global_policy(previous)
@@ -303,6 +310,7 @@ class WSOLModel(keras.Model):
                 "weight_decay": self.weight_decay,
                 "lr_classifier_ratio": self.lr_classifier_ratio,
                 "seed": self.seed,
+                "layout": self.layout,
             }
         )
         return config
@@ -339,7 +347,8 @@ def build_model(model_config, loss_config, *, image_size):
     loss_config.validate()
     kwargs = {k: getattr(model_config, k) for k in _MODEL_FIELDS}
     kwargs.update({k: getattr(loss_config, k) for k in _LOSS_FIELDS})
-    model = WSOLModel(image_size=image_size, **kwargs)
+    layout = backbones.weights_layout(model_config.weights)
+    model = WSOLModel(image_size=image_size, layout=layout, **kwargs)
     if model_config.weights:
         backbones.load_backbone_weights(
             model.network,
