@@ -165,3 +165,36 @@ def test_pretrained_classifier_follows_wsolevaluation():
                     backbones.pretrained_classifier(arch, method, dataset)
                     == expected
                 )
+
+
+def test_torchvision_file_into_keras_graph_names_the_layout(tmp_path):
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(
+        inputs, backbones.build_backbone("resnet50", inputs, layout="keras")
+    )
+    torchvision = keras.Model(
+        inputs,
+        backbones.build_backbone("resnet50", inputs, layout="torchvision"),
+    )
+    layers = {
+        layer.name: layer.get_weights()
+        for layer in torchvision.layers
+        if layer.weights
+    }
+    path = str(tmp_path / "resnet50.weights.h5")
+    weights_file.save_weights_file(
+        path,
+        layers,
+        architecture="resnet50",
+        layout="torchvision",
+        normalization="imagenet",
+    )
+    # v1.5 convs have no bias: the keras (v1) graph cannot take them.
+    with pytest.raises(ValueError, match="layout='torchvision'"):
+        backbones.load_backbone_weights(
+            model, "resnet50", path, input_shape=(32, 32, 3)
+        )
+    loaded = backbones.load_backbone_weights(
+        torchvision, "resnet50", path, input_shape=(32, 32, 3)
+    )
+    assert loaded == list(backbones.pretrained_layer_names("resnet50"))

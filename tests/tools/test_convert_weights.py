@@ -16,7 +16,9 @@ import keras
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip(
+    "torch", reason="the PyTorch reference needs torch (the test extra)"
+)
 
 import torch_wsol_reference as reference  # noqa: E402
 

@@ -298,5 +298,9 @@ def load_backbone_weights(
                     f"({type(error).__name__}: {str(error)[:300]}). "
                     f"Received: weights={weights}"
                 ) from None
-    _copy(pairs, model, architecture, weights)
+    source = weights
+    if weights != "imagenet" and weights_file.is_weights_file(weights):
+        layout = weights_file.read_metadata(weights)["layout"]
+        source = f"{weights} (build the model with layout='{layout}')"
+    _copy(pairs, model, architecture, source)
     return [name for name, _ in pairs]
