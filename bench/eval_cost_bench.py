@@ -89,10 +89,10 @@ def callback_cost(size):
     from wsol_tf.callbacks import LocalizationMetricsCallback
     from wsol_tf.config import DataConfig
     from wsol_tf.config import EvalConfig
+    from wsol_tf.config import ModelConfig
     from wsol_tf.data import build_dataset
     from wsol_tf.data import read_metadata
     from wsol_tf.data import resolve_dataset
-    from wsol_tf.config import ModelConfig
     from wsol_tf.models import WSOLModel
 
     keras.backend.clear_session()

@@ -14,7 +14,6 @@ maximises BoxAcc at IoU 50 on the split (--cam_threshold to fix it).
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 

@@ -34,7 +34,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 NORMALIZATIONS = ("imagenet", "caffe", "tf", "none")
 
 # ADL drop thresholds (gamma_d) used by the reference code per backbone.
-DEFAULT_DROP_THRESHOLD = {"vgg16": 0.8, "inceptionv3": 0.8, "resnet50": 0.9}
+DEFAULT_DROP_THRESHOLD = {"vgg16": 0.9, "inceptionv3": 0.9, "resnet50": 0.9}
 
 
 @dataclasses.dataclass(frozen=True)

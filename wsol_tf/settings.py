@@ -146,7 +146,8 @@ def _accepts(value, kind, spec, values):
     if spec.choices:
         return value in spec.choices
     low, high = (
-        values.get(b) if isinstance(b, str) else b for b in (spec.low, spec.high)
+        values.get(b) if isinstance(b, str) else b
+        for b in (spec.low, spec.high)
     )
     if low is not None and (value <= low if spec.low_open else value < low):
         return False

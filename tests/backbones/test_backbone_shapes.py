@@ -60,7 +60,10 @@ def test_positions_and_feature_map_at_224(arch, build_recorded):
     assert tuple(model.output.shape[1:]) == feature
     assert backbones.BLOCK_POSITIONS[arch] == tuple(p for p, _ in positions)
     assert backbones.FEATURE_CHANNELS[arch] == feature[-1]
-    assert backbones.POSITION_CHANNELS[arch] == {p: s[-1] for p, s in positions}
+    channels = backbones.POSITION_CHANNELS[arch]
+    assert {p: channels[p] for p, _ in positions} == {
+        p: s[-1] for p, s in positions
+    }
     assert backbones.feature_map_size(arch, 224) == 14
 
 

@@ -21,8 +21,9 @@ def test_defaults_validate_and_round_trip_through_json():
     assert d["model"]["drop_rate"] == 0.75
 
 
+# wsolevaluation's ADL default (--adl_threshold 0.9) for every backbone.
 @pytest.mark.parametrize(
-    "arch,expected", [("vgg16", 0.8), ("inceptionv3", 0.8), ("resnet50", 0.9)]
+    "arch,expected", [("vgg16", 0.9), ("inceptionv3", 0.9), ("resnet50", 0.9)]
 )
 def test_drop_threshold_defaults_follow_adl(arch, expected):
     m = cfg.ModelConfig(architecture=arch)

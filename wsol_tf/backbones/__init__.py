@@ -3,11 +3,13 @@
 `build_backbone(architecture, inputs, insert_fn=...)` builds VGG16,
 ResNet50 or InceptionV3 on a channels-last `keras.Input` and calls
 `insert_fn(position, x)` at each of the three block positions of
-`BLOCK_POSITIONS[architecture]`, in order; the returned tensor continues
-the network. This is where the model inserts its ADL / ICL modules.
-Positions and sizes at 224:
+`positions` (default `BLOCK_POSITIONS[architecture]`, ICL's), in order;
+the returned tensor continues the network. This is where the model
+inserts its ADL / ICL modules; `block_positions(architecture, method)`
+gives each method's positions. Positions and sizes at 224:
 
-- vgg16: pool3 28x28x256, pool4 14x14x512, conv5_3 14x14x512; feature
+- vgg16: pool3 28x28x256, pool4 14x14x512 (ICL) or conv4_3 28x28x512
+  (before pool4: wsolevaluation's ADL), conv5_3 14x14x512; feature
   map conv6 14x14x1024; CAM = channel mean of fc-weighted features.
 - resnet50: layer3_0 14x14x1024, layer4_0 and layer4_2 14x14x2048;
   feature map layer4 14x14x2048; CAM = channel mean.
@@ -15,8 +17,13 @@ Positions and sizes at 224:
   14x14x1024; feature map A3_2b 14x14x1024; CAM = channel y of SPG_A4.
 
 `large_feature_map=True` doubles the side of the final map (28x28 at 224).
-Layers shared with `keras.applications` keep its weight shapes, so
-`load_backbone_weights` loads `"imagenet"` (online) or a local file.
+`layout="keras"` (default) builds keras.applications' graphs, whose
+ImageNet weights `load_backbone_weights` loads (`"imagenet"`, online, or a
+local file); `layout="torchvision"` builds wsolevaluation's graphs for
+torchvision-layout weights (ResNet50 v1.5, InceptionV3 with BN gammas and
+padded average pools), converted by `tools/convert_weights.py`. The
+weights decide: `weights_layout(weights)`, and `required_normalization`
+gives the input normalisation they were trained with.
 `is_feature_layer` gives the wsolevaluation learning-rate group of a layer.
 """
 
@@ -24,11 +31,20 @@ from wsol_tf.backbones import inception_v3
 from wsol_tf.backbones import resnet50
 from wsol_tf.backbones import vgg16
 from wsol_tf.backbones.inception_v3 import CeilModeMaxPooling2D  # noqa: F401
+from wsol_tf.backbones.layouts import LAYOUTS  # noqa: F401
+from wsol_tf.backbones.layouts import check_layout
+from wsol_tf.backbones.layouts import required_normalization  # noqa: F401
+from wsol_tf.backbones.layouts import weights_layout  # noqa: F401
 from wsol_tf.backbones.weights import WeightsUnavailableError  # noqa: F401
 from wsol_tf.backbones.weights import load_backbone_weights  # noqa: F401
+from wsol_tf.backbones.weights import pretrained_classifier  # noqa: F401
 
 BACKBONES = {"vgg16": vgg16, "resnet50": resnet50, "inceptionv3": inception_v3}
+# ICL's positions (supplement); ADL_POSITIONS: wsolevaluation's ADL ones.
 BLOCK_POSITIONS = {name: m.BLOCK_POSITIONS for name, m in BACKBONES.items()}
+ADL_POSITIONS = {name: m.ADL_POSITIONS for name, m in BACKBONES.items()}
+# wsolevaluation InceptionCam's dropout rate on its head (training only).
+_HEAD_DROPOUT = {("inceptionv3", "cam"): 0.5}
 # How the CAM is read: "channel_mean" = mean_c(w_fc[c, y] * F_c) on the
 # feature map; "conv" = channel y of the 1x1 classifier conv's output.
 CAM_KIND = {name: m.CAM_KIND for name, m in BACKBONES.items()}
@@ -54,8 +70,33 @@ def _identity(position, x):
     return x
 
 
+def block_positions(architecture, method):
+    """Where `method` inserts its modules: ADL as wsolevaluation, else ICL's.
+
+    Only VGG16 differs: wsolevaluation's ADL sits before pool4
+    (`"conv4_3"`), ICL's block after it (`"pool4"`).
+    """
+    _module(architecture)
+    if method == "adl":
+        return ADL_POSITIONS[architecture]
+    return BLOCK_POSITIONS[architecture]
+
+
+def head_dropout_rate(architecture, method):
+    """Dropout rate of the backbone head: 0.5 for InceptionV3 CAM, else 0."""
+    _module(architecture)
+    return _HEAD_DROPOUT.get((architecture, method), 0.0)
+
+
 def build_backbone(
-    architecture, inputs, *, insert_fn=None, large_feature_map=False
+    architecture,
+    inputs,
+    *,
+    insert_fn=None,
+    large_feature_map=False,
+    positions=None,
+    layout="keras",
+    head_dropout=0.0,
 ):
     """Builds a WSOL backbone on `inputs` and returns its feature map.
 
@@ -95,6 +136,24 @@ def build_backbone(
             "inceptionv3 needs a static spatial input size. "
             f"Received: inputs.shape={shape}"
         )
+    check_layout(layout)
+    if positions is None:
+        positions = module.BLOCK_POSITIONS
+    positions = tuple(positions)
+    points = module.INSERT_POINTS
+    if any(p not in points for p in positions) or len(set(positions)) != len(
+        positions
+    ):
+        raise ValueError(
+            f"`positions` must be distinct names among {points}. "
+            f"Received: positions={positions}"
+        )
+    if head_dropout and architecture != "inceptionv3":
+        raise ValueError(
+            "`head_dropout` exists for inceptionv3 only. "
+            f"Received: architecture={architecture}, head_dropout="
+            f"{head_dropout}"
+        )
     if insert_fn is None:
         insert_fn = _identity
     elif not callable(insert_fn):
@@ -103,6 +162,8 @@ def build_backbone(
         )
 
     def checked_insert_fn(position, x):
+        if position not in positions:
+            return x
         y = insert_fn(position, x)
         if y is None or not hasattr(y, "shape") or len(y.shape) != 4:
             raise ValueError(
@@ -111,12 +172,20 @@ def build_backbone(
             )
         return y
 
-    return module.build(inputs, checked_insert_fn, large_feature_map)
+    extra = {"head_dropout": head_dropout} if head_dropout else {}
+    return module.build(
+        inputs, checked_insert_fn, large_feature_map, layout=layout, **extra
+    )
 
 
 def feature_map_size(architecture, image_size, large_feature_map=False):
     """Side of the final feature map for a square `image_size` input."""
     return _module(architecture).feature_map_size(image_size, large_feature_map)
+
+
+def head_layer_names(architecture):
+    """The new head convs of the backbone (VGG16 conv6, Inception SPG_A3)."""
+    return _module(architecture).HEAD_NAMES
 
 
 def pretrained_layer_names(architecture):

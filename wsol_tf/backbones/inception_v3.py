@@ -17,14 +17,21 @@ PyTorch's paddings are reproduced exactly: convs use `ZeroPadding2D` +
 "valid" (or "same" where identical) and the ceil-mode pools use
 `CeilModeMaxPooling2D`, which pads with -inf as PyTorch does.
 
-Conv + BN layers mirror `keras.applications.InceptionV3` (no conv bias,
-BN `scale=False`, epsilon 1e-3) so its ImageNet weights load. Keras
+Conv + BN layers in `layout="keras"` (default) mirror
+`keras.applications.InceptionV3` (no conv bias, BN `scale=False`, epsilon
+1e-3) so its ImageNet weights load, and the branch average pools exclude
+the padding (TF "SAME", like Keras and the original TF-slim weights). Keras
 auto-names them (`conv2d_17`, ...), differently in each session, so they
 are paired by creation order: ours get stable torchvision-like names
 (`Conv2d_1a_3x3_conv`, `Mixed_5b_branch5x5_1_bn`, ...) and are created in
-Keras' order. Deliberate differences from torchvision: the branch average
-pools exclude padding (TF "SAME", like Keras and the original TF-slim
-weights) and BN momentum is 0.9 (PyTorch's 0.1).
+Keras' order. `layout="torchvision"` is wsolevaluation's network for
+torchvision's `inception_v3_google` weights: BN with gamma (`scale=True`)
+and branch average pools that count the zero padding
+(`F.avg_pool2d(x, 3, 1, 1)`). BN momentum is 0.9 (PyTorch's 0.1).
+
+`head_dropout > 0` adds wsolevaluation `InceptionCam`'s three dropouts
+(rate 0.5 there, active in training only): on the Mixed_6e output, after
+`SPG_A3_1b` and after `SPG_A3_2b` (`InceptionAdl` has none).
 
 Learning-rate groups (wsolevaluation patterns `Mixed`, `Conv2d_1` ...
 `Conv2d_4`): stem and Mixed layers get the base rate; `SPG_*` and the
@@ -40,6 +47,9 @@ FEATURE_CHANNELS = 1024
 POSITION_CHANNELS = {"mixed_5d": 288, "mixed_6e": 768, "A3_2b": 1024}
 CAM_KIND = "conv"
 CLASSIFIER_NAME = "SPG_A4"
+ADL_POSITIONS = BLOCK_POSITIONS
+INSERT_POINTS = BLOCK_POSITIONS
+HEAD_NAMES = ("SPG_A3_1b", "SPG_A3_2b")
 REFERENCE_NAME = "InceptionV3"
 MIN_IMAGE_SIZE = 32
 
@@ -231,7 +241,9 @@ class CeilModeMaxPooling2D(keras.layers.Layer):
         return config
 
 
-def _conv_bn(x, name, filters, kernel, strides=1, padding="same"):
+def _conv_bn(
+    x, name, filters, kernel, strides=1, padding="same", gamma=False
+):
     if isinstance(padding, int):
         if padding:
             x = keras.layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
@@ -248,17 +260,24 @@ def _conv_bn(x, name, filters, kernel, strides=1, padding="same"):
         axis=-1,
         epsilon=_BN_EPSILON,
         momentum=_MOMENTUM,
-        scale=False,
+        scale=gamma,
         name=f"{name}_bn",
     )(x)
     return keras.layers.Activation("relu", name=name)(x)
 
 
-def _mixed(x, block, branches):
+def _mixed(x, block, branches, torchvision):
     outputs = []
     for branch, pool, convs in branches:
         y = x
-        if pool == "avg":
+        if pool == "avg" and torchvision:
+            # PyTorch's default count_include_pad=True: zero-pad, then
+            # average full windows.
+            y = keras.layers.ZeroPadding2D(1, name=f"{block}_avg_pad")(y)
+            y = keras.layers.AveragePooling2D(
+                3, 1, padding="valid", name=f"{block}_avg_pool"
+            )(y)
+        elif pool == "avg":
             y = keras.layers.AveragePooling2D(
                 3, 1, padding="same", name=f"{block}_avg_pool"
             )(y)
@@ -268,7 +287,7 @@ def _mixed(x, block, branches):
             )(y)
         names = _branch_conv_names(block, branch, convs)
         for name, (filters, kernel) in zip(names, convs):
-            y = _conv_bn(y, name, filters, kernel)
+            y = _conv_bn(y, name, filters, kernel, gamma=torchvision)
         outputs.append(y)
     return keras.layers.Concatenate(axis=-1, name=block)(outputs)
 
@@ -285,23 +304,33 @@ def _head_conv(x, name):
     )(x)
 
 
-def build(inputs, insert_fn, large_feature_map=False):
+def _dropout(x, rate, name):
+    return keras.layers.Dropout(rate, name=name)(x) if rate else x
+
+
+def build(
+    inputs, insert_fn, large_feature_map=False, layout="keras", head_dropout=0.0
+):
     """Builds the InceptionV3 WSOL backbone; returns the A3_2b map."""
+    gamma = layout == "torchvision"
     x = inputs
     for name, filters, kernel, strides, padding in _STEM_A + _STEM_B:
-        x = _conv_bn(x, name, filters, kernel, strides, padding)
+        x = _conv_bn(x, name, filters, kernel, strides, padding, gamma)
     x = CeilModeMaxPooling2D(3, 2, padding=1, name="MaxPool_3a_3x3")(x)
     for name, filters, kernel, strides, padding in _STEM_C:
-        x = _conv_bn(x, name, filters, kernel, strides, padding)
+        x = _conv_bn(x, name, filters, kernel, strides, padding, gamma)
     x = CeilModeMaxPooling2D(3, 2, padding=1, name="MaxPool_5a_3x3")(x)
     for block, branches in _MIXED_5:
-        x = _mixed(x, block, branches)
+        x = _mixed(x, block, branches, gamma)
     x = insert_fn("mixed_5d", x)
     if not large_feature_map:
         x = CeilModeMaxPooling2D(3, 2, padding=0, name="MaxPool_6_3x3")(x)
     for block, branches in _MIXED_6:
-        x = _mixed(x, block, branches)
+        x = _mixed(x, block, branches, gamma)
     x = insert_fn("mixed_6e", x)
+    x = _dropout(x, head_dropout, "dropout_6e")
     x = _head_conv(x, "SPG_A3_1b")
+    x = _dropout(x, head_dropout, "dropout_A3_1b")
     x = _head_conv(x, "SPG_A3_2b")
-    return insert_fn("A3_2b", x)
+    x = insert_fn("A3_2b", x)
+    return _dropout(x, head_dropout, "dropout_A3_2b")

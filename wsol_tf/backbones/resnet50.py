@@ -7,14 +7,17 @@ names and weight shapes, so Keras' ImageNet weights load by name. Changes:
 - layer4 (Keras `conv5_x`) runs with stride 1 instead of 2, so the map has
   stride 16 (14x14x2048 at 224); with `large_feature_map=True` layer3
   (`conv4_x`) runs with stride 1 too (stride 8, 28x28).
-- Keras' ResNet50 v1 is the Caffe variant: a block's stride sits on its
-  first 1x1 conv (`<stage>_block1_1_conv`) and on the 1x1 shortcut conv
-  (`<stage>_block1_0_conv`), whereas torchvision's Bottleneck puts it on the
-  3x3 conv. We keep Keras' layout so its ImageNet weights load; the
-  stride-1 change is made on those two 1x1 convs.
-- BatchNormalization keeps Keras' epsilon (1.001e-5) but uses momentum 0.9,
-  the equivalent of PyTorch's default running-average momentum 0.1 used by
-  wsolevaluation when fine-tuning.
+- `layout="keras"` (default, keras.applications weights): ResNet50 v1,
+  the Caffe variant. A block's stride sits on its first 1x1 conv
+  (`<stage>_block1_1_conv`) and on the 1x1 shortcut conv
+  (`<stage>_block1_0_conv`); convs carry biases; BN epsilon 1.001e-5.
+- `layout="torchvision"` (torchvision / wsolevaluation weights): ResNet50
+  v1.5 as wsolevaluation's `Bottleneck`. The stride sits on the 3x3 conv
+  (`<stage>_block1_2_conv`, PyTorch's symmetric padding 1) and on the
+  shortcut conv; no conv has a bias; BN epsilon 1e-5. Same layer names.
+- BatchNormalization uses momentum 0.9, the equivalent of PyTorch's
+  default running-average momentum 0.1 used by wsolevaluation when
+  fine-tuning.
 
 Block positions (wsolevaluation `_ADL_POSITION = [[], [], [], [0], [0, 2]]`):
 `layer3_0` after `conv4_block1_out` (14x14x1024 at 224), `layer4_0` after
@@ -34,10 +37,13 @@ FEATURE_CHANNELS = 2048
 POSITION_CHANNELS = {"layer3_0": 1024, "layer4_0": 2048, "layer4_2": 2048}
 CAM_KIND = "channel_mean"
 CLASSIFIER_NAME = "fc"
+ADL_POSITIONS = BLOCK_POSITIONS
+INSERT_POINTS = BLOCK_POSITIONS
+HEAD_NAMES = ()
 REFERENCE_NAME = "ResNet50"
 MIN_IMAGE_SIZE = 16
 
-_EPSILON = 1.001e-5
+_EPSILON = {"keras": 1.001e-5, "torchvision": 1e-5}
 _MOMENTUM = 0.9
 # (stage name, bottleneck filters, number of blocks, wsolevaluation name).
 _STAGES = (
@@ -91,42 +97,59 @@ def is_feature_layer(layer_name):
     )
 
 
-def _bn(name):
+def _bn(name, layout):
     return keras.layers.BatchNormalization(
-        axis=-1, epsilon=_EPSILON, momentum=_MOMENTUM, name=name
+        axis=-1, epsilon=_EPSILON[layout], momentum=_MOMENTUM, name=name
     )
 
 
-def _residual_block(x, filters, stride, conv_shortcut, name):
+def _conv(x, filters, kernel, stride, layout, name):
+    """Keras' v1 conv (bias, "same") or torchvision's (no bias, pad k//2)."""
+    torchvision = layout == "torchvision"
+    padding = "valid" if kernel == 1 else "same"
+    if torchvision and kernel > 1 and stride > 1:
+        # PyTorch pads symmetrically; TF "same" would pad 0 / 1 here.
+        x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    return keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        use_bias=not torchvision,
+        name=name,
+    )(x)
+
+
+def _residual_block(x, filters, stride, conv_shortcut, name, layout):
+    # v1 strides the first 1x1 conv, v1.5 (torchvision) the 3x3 conv.
+    stride_1, stride_2 = (1, stride) if layout == "torchvision" else (stride, 1)
     if conv_shortcut:
-        shortcut = keras.layers.Conv2D(
-            4 * filters, 1, strides=stride, name=f"{name}_0_conv"
-        )(x)
-        shortcut = _bn(f"{name}_0_bn")(shortcut)
+        shortcut = _conv(x, 4 * filters, 1, stride, layout, f"{name}_0_conv")
+        shortcut = _bn(f"{name}_0_bn", layout)(shortcut)
     else:
         shortcut = x
-    x = keras.layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(
-        x
-    )
-    x = _bn(f"{name}_1_bn")(x)
+    x = _conv(x, filters, 1, stride_1, layout, f"{name}_1_conv")
+    x = _bn(f"{name}_1_bn", layout)(x)
     x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
-    x = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(
-        x
-    )
-    x = _bn(f"{name}_2_bn")(x)
+    x = _conv(x, filters, 3, stride_2, layout, f"{name}_2_conv")
+    x = _bn(f"{name}_2_bn", layout)(x)
     x = keras.layers.Activation("relu", name=f"{name}_2_relu")(x)
-    x = keras.layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
-    x = _bn(f"{name}_3_bn")(x)
+    x = _conv(x, 4 * filters, 1, 1, layout, f"{name}_3_conv")
+    x = _bn(f"{name}_3_bn", layout)(x)
     x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     return keras.layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def build(inputs, insert_fn, large_feature_map=False):
+def build(inputs, insert_fn, large_feature_map=False, layout="keras", **_):
     """Builds the ResNet50 WSOL backbone; returns the layer4 map."""
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-    x = keras.layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
-    x = _bn("conv1_bn")(x)
+    x = keras.layers.Conv2D(
+        64, 7, strides=2, use_bias=layout == "keras", name="conv1_conv"
+    )(x)
+    x = _bn("conv1_bn", layout)(x)
     x = keras.layers.Activation("relu", name="conv1_relu")(x)
+    # Zero padding = PyTorch's -inf padding here: the input is >= 0.
     x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
     strides = _stage_strides(large_feature_map)
@@ -138,6 +161,7 @@ def build(inputs, insert_fn, large_feature_map=False):
                 stride=strides[stage] if b == 1 else 1,
                 conv_shortcut=b == 1,
                 name=f"{stage}_block{b}",
+                layout=layout,
             )
             position = f"{torch_name}_{b - 1}"
             if position in BLOCK_POSITIONS:

@@ -11,11 +11,17 @@ ImageNet weights load by name. Differences from the classifier network:
   He-initialised like PyTorch's `kaiming_normal_(mode="fan_out")` with zero
   bias, and its output is the feature map the CAM is computed from.
 
-Block positions (ICL supplement, ADL TF `--gating_position 3 4 53`):
-`pool3` after `block3_pool` (28x28x256 at 224), `pool4` after `block4_pool`
-(14x14x512; after `block4_conv3` when `large_feature_map`) and `conv5_3`
-after `block5_conv3` (14x14x512). wsolevaluation's `adl` config puts the
-second module before pool4 instead; we follow ICL and ADL TF.
+Block positions: `pool3` after `block3_pool` (28x28x256 at 224),
+`conv4_3` after `block4_conv3` (28x28x512, before pool4), `pool4` after
+`block4_pool` (14x14x512; the same point as `conv4_3` when
+`large_feature_map`) and `conv5_3` after `block5_conv3` (14x14x512).
+ICL (supplement; ADL TF `--gating_position 3 4 53`) uses `BLOCK_POSITIONS`
+= pool3, pool4, conv5_3; wsolevaluation's ADL (cfg `'adl'`, whose numbers
+are the published ones) uses `ADL_POSITIONS` = pool3, conv4_3, conv5_3.
+
+The torchvision checkpoint (`vgg16-397923af.pth`) has the same layers, so
+both weight layouts build the same graph; only the input normalisation
+differs (see `wsol_tf.backbones.layouts`).
 
 Learning-rate groups (wsolevaluation `_FEATURE_PARAM_LAYER_PATTERNS`,
 pattern `features.`): the conv stack gets the base rate. The attention
@@ -27,8 +33,16 @@ get the classifier rate.
 import keras
 
 BLOCK_POSITIONS = ("pool3", "pool4", "conv5_3")
+ADL_POSITIONS = ("pool3", "conv4_3", "conv5_3")
+INSERT_POINTS = ("pool3", "conv4_3", "pool4", "conv5_3")
 FEATURE_CHANNELS = 1024
-POSITION_CHANNELS = {"pool3": 256, "pool4": 512, "conv5_3": 512}
+POSITION_CHANNELS = {
+    "pool3": 256,
+    "conv4_3": 512,
+    "pool4": 512,
+    "conv5_3": 512,
+}
+HEAD_NAMES = ("conv6",)
 CAM_KIND = "channel_mean"
 CLASSIFIER_NAME = "fc"
 REFERENCE_NAME = "VGG16"
@@ -69,8 +83,13 @@ def he_normal_fan_out():
     )
 
 
-def build(inputs, insert_fn, large_feature_map=False):
-    """Builds the VGG16 WSOL backbone on `inputs`; returns the conv6 map."""
+def build(inputs, insert_fn, large_feature_map=False, layout="keras", **_):
+    """Builds the VGG16 WSOL backbone on `inputs`; returns the conv6 map.
+
+    `insert_fn` is called at every point of `INSERT_POINTS`, in order.
+    Both layouts build the same graph.
+    """
+    del layout
     x = inputs
     for block, num_convs, filters in _BLOCKS:
         for i in range(1, num_convs + 1):
@@ -85,6 +104,7 @@ def build(inputs, insert_fn, large_feature_map=False):
             x = keras.layers.MaxPooling2D(2, 2, name="block3_pool")(x)
             x = insert_fn("pool3", x)
         elif block == 4:
+            x = insert_fn("conv4_3", x)
             if not large_feature_map:
                 x = keras.layers.MaxPooling2D(2, 2, name="block4_pool")(x)
             x = insert_fn("pool4", x)

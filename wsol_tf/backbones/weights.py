@@ -1,4 +1,4 @@
-"""Loads ImageNet or local keras.applications weights into a WSOL backbone.
+"""Loads pretrained weights into a WSOL backbone (and its classifier).
 
 `load_backbone_weights` builds the matching `keras.applications` model
 (`include_top=False`) with the requested weights, then copies every
@@ -14,6 +14,10 @@ Accepted `weights`:
 - a path to a file in keras.applications format: a `.weights.h5` or `.h5`
   saved from `keras.applications.<Arch>(include_top=False, ...)`, or Keras'
   own `*_notop.h5` download;
+- a path to a wsol_tf weights file (`weights_file.py`, written by
+  `tools/convert_weights.py`): its layers are copied by name (backbone,
+  head convs, and the classifier with `classifier=True`); the model must
+  have been built with the file's layout (`weights_layout`);
 - a path to a `.weights.h5` saved from our backbone alone,
   `keras.Model(inputs, build_backbone(architecture, inputs))`, built at
   `input_shape`; this also restores the new head convs. A local file is
@@ -21,6 +25,12 @@ Accepted `weights`:
   a keras.applications VGG16 / InceptionV3 file fails here; a ResNet50 one
   has the very same layers and loads identically), then as a
   keras.applications file.
+
+`classifier=True` also loads the pretrained classifier into the model's
+`fc` / `SPG_A4` layer: from a wsol_tf file that holds one, or the
+1000-class `predictions` layer of keras.applications' ResNet50 (whose
+input is the same pooled layer4 map as ours). wsolevaluation does so for
+ResNet50 on ILSVRC (see `pretrained_classifier`).
 """
 
 import os
@@ -31,6 +41,7 @@ import keras
 from wsol_tf.backbones import inception_v3
 from wsol_tf.backbones import resnet50
 from wsol_tf.backbones import vgg16
+from wsol_tf.backbones import weights_file
 
 _MODULES = {"vgg16": vgg16, "resnet50": resnet50, "inceptionv3": inception_v3}
 
@@ -93,18 +104,45 @@ def _copy(pairs, model, architecture, source):
         target.set_weights(values)
 
 
-def _reference_model(module, weights):
+def pretrained_classifier(architecture, method, dataset):
+    """Whether wsolevaluation starts the classifier from ImageNet's.
+
+    wsolevaluation `resnet.load_pretrained_model` keeps the checkpoint's
+    1000-class `fc` for ILSVRC (whose classes are ImageNet's, in the same
+    order) unless the method is ACoL or SPG; VGG16's `fc` (on conv6) and
+    InceptionV3's `SPG_A4` have no pretrained counterpart. ICL, built on
+    the ADL model, is treated like ADL (INFERRED).
+
+    Args:
+        architecture: `"vgg16"`, `"resnet50"` or `"inceptionv3"`.
+        method: `"cam"`, `"adl"` or `"icl"`.
+        dataset: dataset name, e.g. `"CUB"`, `"ILSVRC"`, `"OpenImages"`.
+
+    Returns:
+        bool, the `classifier` argument of `load_backbone_weights`.
+    """
+    _module(architecture)
+    return (
+        architecture == "resnet50"
+        and dataset == "ILSVRC"
+        and method in ("cam", "adl", "icl")
+    )
+
+
+def _reference_model(module, weights, classifier=False):
     constructor = getattr(keras.applications, module.REFERENCE_NAME)
+    if classifier:  # The top needs Keras' default (fixed) input size.
+        return constructor(include_top=True, weights=weights)
     return constructor(
         include_top=False, weights=weights, input_shape=(None, None, 3)
     )
 
 
-def _reference(module, architecture, weights):
+def _reference(module, architecture, weights, classifier=False):
     if weights != "imagenet":
-        return _reference_model(module, weights)
+        return _reference_model(module, weights, classifier)
     try:
-        return _reference_model(module, "imagenet")
+        return _reference_model(module, "imagenet", classifier)
     except Exception:  # urllib / get_file raise bare Exceptions.
         raise WeightsUnavailableError(
             f"Could not download the ImageNet weights for {architecture} "
@@ -135,8 +173,13 @@ def _reference_layers(module, reference):
     return [layer for pair in zip(convs, bns) for layer in pair]
 
 
-def _reference_pairs(module, architecture, weights):
-    reference = _reference(module, architecture, weights)
+def _reference_pairs(module, architecture, weights, classifier=False):
+    if classifier and module is not resnet50:
+        raise ValueError(
+            f"keras.applications has no pretrained classifier for the "
+            f"{architecture} WSOL head. Received: classifier=True"
+        )
+    reference = _reference(module, architecture, weights, classifier)
     names = module.pretrained_layer_names()
     ref_layers = _reference_layers(module, reference)
     if len(ref_layers) != len(names):
@@ -144,7 +187,36 @@ def _reference_pairs(module, architecture, weights):
             f"Expected {len(names)} pretrained {architecture} layers in "
             f"keras.applications. Received: count={len(ref_layers)}"
         )
-    return [(n, layer.get_weights()) for n, layer in zip(names, ref_layers)]
+    pairs = [(n, layer.get_weights()) for n, layer in zip(names, ref_layers)]
+    if classifier:
+        top = reference.get_layer("predictions").get_weights()
+        pairs.append((module.CLASSIFIER_NAME, top))
+    return pairs
+
+
+def _file_pairs(module, architecture, weights, classifier):
+    """(name, weights) pairs of a wsol_tf weights file."""
+    metadata, layers = weights_file.read_weights_file(weights)
+    if metadata["architecture"] != architecture:
+        raise ValueError(
+            f"{weights} holds {metadata['architecture']} weights. "
+            f"Received: architecture={architecture}"
+        )
+    missing = [n for n in module.pretrained_layer_names() if n not in layers]
+    if missing:
+        raise ValueError(
+            f"{weights} lacks {len(missing)} {architecture} backbone layers. "
+            f"Received: missing={missing[:10]}"
+        )
+    names = module.pretrained_layer_names() + module.HEAD_NAMES
+    if classifier:
+        if module.CLASSIFIER_NAME not in layers:
+            raise ValueError(
+                f"{weights} has no classifier ({module.CLASSIFIER_NAME}) to "
+                "load. Received: classifier=True"
+            )
+        names += (module.CLASSIFIER_NAME,)
+    return [(name, layers[name]) for name in names if name in layers]
 
 
 def _own_backbone_pairs(module, weights, input_shape):
@@ -163,7 +235,9 @@ def _own_backbone_pairs(module, weights, input_shape):
     ]
 
 
-def load_backbone_weights(model, architecture, weights, *, input_shape):
+def load_backbone_weights(
+    model, architecture, weights, *, input_shape, classifier=False
+):
     """Copies pretrained backbone weights into `model`.
 
     Args:
@@ -175,6 +249,8 @@ def load_backbone_weights(model, architecture, weights, *, input_shape):
             module docstring for the accepted formats).
         input_shape: `(H, W, 3)`, the model's input shape; used to check
             the input and to read weights saved from our own backbone.
+        classifier: bool, also load the pretrained classifier (see the
+            module docstring); its class count must match the model's.
 
     Returns:
         The list of our layer names that received weights.
@@ -203,7 +279,11 @@ def load_backbone_weights(model, architecture, weights, *, input_shape):
                 f"Received: weights={weights}"
             )
     if weights == "imagenet":
-        pairs = _reference_pairs(module, architecture, weights)
+        pairs = _reference_pairs(module, architecture, weights, classifier)
+    elif weights_file.is_weights_file(weights):
+        pairs = _file_pairs(module, architecture, weights, classifier)
+    elif classifier:
+        pairs = _reference_pairs(module, architecture, weights, classifier)
     else:
         try:
             pairs = _own_backbone_pairs(module, weights, input_shape)
@@ -218,5 +298,9 @@ def load_backbone_weights(model, architecture, weights, *, input_shape):
                     f"({type(error).__name__}: {str(error)[:300]}). "
                     f"Received: weights={weights}"
                 ) from None
-    _copy(pairs, model, architecture, weights)
+    source = weights
+    if weights != "imagenet" and weights_file.is_weights_file(weights):
+        layout = weights_file.read_metadata(weights)["layout"]
+        source = f"{weights} (build the model with layout='{layout}')"
+    _copy(pairs, model, architecture, source)
     return [name for name, _ in pairs]

@@ -57,13 +57,14 @@ def attention_layer(config, position, index, seed=None):
     )
 
 
-def build_network(config, image_size, seed=None):
+def build_network(config, image_size, seed=None, layout="keras"):
     """Builds the functional network of a `WSOLModel`.
 
     Args:
         config: `ModelConfig` (`weights` is not read here).
         image_size: int, square input side.
         seed: int or None, base seed of the attention layers.
+        layout: the backbone's weight layout (`backbones.LAYOUTS`).
 
     Returns:
         `keras.Model` named "network" mapping float32 images
@@ -75,7 +76,8 @@ def build_network(config, image_size, seed=None):
         (float32 `[B, C]`) and `"valid_p"` (float32 `[B]`).
     """
     architecture = config.architecture
-    positions = backbones.BLOCK_POSITIONS[architecture]
+    method = config.method
+    positions = backbones.block_positions(architecture, method)
     inputs = keras.Input((image_size, image_size, 3), name="images")
     outputs = {}
 
@@ -96,6 +98,9 @@ def build_network(config, image_size, seed=None):
         inputs,
         insert_fn=insert_fn,
         large_feature_map=config.large_feature_map,
+        positions=positions,
+        layout=layout,
+        head_dropout=backbones.head_dropout_rate(architecture, method),
     )
     classifier = backbones.CLASSIFIER_NAMES[architecture]
     num_classes = config.num_classes

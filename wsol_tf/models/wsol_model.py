@@ -44,6 +44,8 @@ class WSOLModel(keras.Model):
             (see `build_model`).
         image_size: int, the (square) input side.
         seed: int or None, seeds of the attention layers.
+        layout: `"keras"` or `"torchvision"`, the backbone's weight layout
+            (`build_model` takes it from the weights).
         **kwargs: `keras.Model` keyword arguments (`name`, `dtype`).
 
     Call arguments:
@@ -70,7 +72,7 @@ class WSOLModel(keras.Model):
         https://arxiv.org/abs/2001.07437)
     """
 
-    def __init__(self, config, image_size, seed=None, **kwargs):
+    def __init__(self, config, image_size, seed=None, layout="keras", **kwargs):
         super().__init__(**kwargs)
         if isinstance(config, dict):
             config = ModelConfig.from_dict(config)
@@ -88,6 +90,7 @@ class WSOLModel(keras.Model):
         self._model_config = config
         self.image_size = int(image_size)
         self.seed = seed
+        self.layout = backbones.check_layout(layout)
         self.network = self._build_network()
         self.objective = None
         self.trackers = {}
@@ -116,7 +119,7 @@ class WSOLModel(keras.Model):
     @property
     def positions(self):
         """The backbone's block positions, early to last."""
-        return backbones.BLOCK_POSITIONS[self.architecture]
+        return backbones.block_positions(self.architecture, self.method)
 
     @property
     def cam_kind(self):
@@ -129,7 +132,10 @@ class WSOLModel(keras.Model):
         keras.mixed_precision.set_global_policy(self.dtype_policy)
         try:
             return build_network(
-                self._model_config, self.image_size, seed=self.seed
+                self._model_config,
+                self.image_size,
+                seed=self.seed,
+                layout=self.layout,
             )
         finally:
             keras.mixed_precision.set_global_policy(previous)
@@ -252,6 +258,7 @@ class WSOLModel(keras.Model):
                 "config": model_config,
                 "image_size": self.image_size,
                 "seed": self.seed,
+                "layout": self.layout,
             }
         )
         return config
@@ -270,7 +277,7 @@ class WSOLModel(keras.Model):
         return cls(**config)
 
 
-_LAYER_KEYS = ("image_size", "seed", "name", "trainable", "dtype")
+_LAYER_KEYS = ("image_size", "seed", "layout", "name", "trainable", "dtype")
 
 
 def _per_replica(value):
@@ -309,7 +316,8 @@ def build_model(model_config, *, image_size, seed=None):
     Returns:
         An uncompiled `WSOLModel`.
     """
-    model = WSOLModel(model_config, image_size, seed=seed)
+    layout = backbones.weights_layout(model_config.weights)
+    model = WSOLModel(model_config, image_size, seed=seed, layout=layout)
     if model_config.weights:
         backbones.load_backbone_weights(
             model.network,

@@ -1,0 +1,124 @@
+r"""Convert PyTorch (torchvision / wsolevaluation) checkpoints to wsol_tf.
+
+    # torchvision ImageNet weights -> a wsol_tf weights file, for training:
+    python tools/convert_weights.py --checkpoint=resnet50-19c8e357.pth \
+        --architecture=resnet50 --output=resnet50_torchvision.weights.h5
+    python tools/train.py --flagfile=flags/cub_resnet50_cam.flags \
+        --weights=resnet50_torchvision.weights.h5
+
+    # a model trained with wsolevaluation -> a whole Keras model:
+    python tools/convert_weights.py --checkpoint=last_checkpoint.pth.tar \
+        --architecture=vgg16 --method=cam --num_classes=200 \
+        --output=vgg16_cam.keras
+
+Inputs (read with `torch.load(weights_only=True)`): torchvision's
+`vgg16-397923af.pth`, `resnet50-19c8e357.pth`,
+`inception_v3_google-1a9a5a14.pth`, or a whole wsolevaluation CAM / ADL
+checkpoint (its state dict, or the dict it saves holding one).
+
+Outputs: without `--method` (or with an output not ending in `.keras`),
+a wsol_tf weights file in the torchvision layout that records its
+normalisation ("imagenet"); building a model with `weights=<file>` gives
+the torchvision graphs by itself. With `--method` and `OUT.keras`, a
+whole `WSOLModel` (every layer from the checkpoint) that
+`keras.saving.load_model(OUT, safe_mode=True)` loads after
+`import wsol_tf`; its `compute_cams(images, class_ids)` returns
+`(logits, cams)` for NHWC float32 images normalised as the PyTorch
+model's input (torchvision mean / std on RGB in [0, 1]).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "PyTorch checkpoint (.pth) to convert.", required=True
+)
+ARCHITECTURE = flags.DEFINE_enum(
+    "architecture",
+    None,
+    ["vgg16", "resnet50", "inceptionv3"],
+    "Backbone of the checkpoint.",
+    required=True,
+)
+METHOD = flags.DEFINE_enum(
+    "method",
+    None,
+    ["cam", "adl"],
+    "wsolevaluation method of a whole checkpoint; with an OUT ending in "
+    ".keras, writes a whole model.",
+)
+NUM_CLASSES = flags.DEFINE_integer(
+    "num_classes",
+    None,
+    "Classes of the classifier (default: read from the checkpoint).",
+    lower_bound=1,
+)
+IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size",
+    224,
+    "Input side of a .keras model (see WSOLModel.with_image_size).",
+    lower_bound=32,
+)
+OUTPUT = flags.DEFINE_string(
+    "output", None, "Output weights file or .keras model.", required=True
+)
+
+
+def read_checkpoint(path):
+    """The `.pth` file's state dict as numpy arrays (torch on CPU)."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise app.UsageError(
+            f"--checkpoint: could not read {path} as a PyTorch checkpoint "
+            f"({type(error).__name__}: {str(error)[:200]})."
+        ) from None
+    from wsol_tf.backbones.torch_names import unwrap_checkpoint
+
+    state = unwrap_checkpoint(checkpoint)
+    return {
+        k: v.detach().cpu().numpy()
+        for k, v in state.items()
+        if isinstance(v, torch.Tensor)
+    }
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if not os.path.isfile(CHECKPOINT.value):
+        raise app.UsageError(
+            f"--checkpoint: no such file. Received: {CHECKPOINT.value}"
+        )
+    if OUTPUT.value.endswith(".keras") and METHOD.value is None:
+        raise app.UsageError(
+            "--output: a .keras model needs --method (cam or adl). "
+            f"Received: --output={OUTPUT.value}"
+        )
+    from wsol_tf.backbones.conversion import convert
+
+    try:
+        path = convert(
+            read_checkpoint(CHECKPOINT.value),
+            ARCHITECTURE.value,
+            OUTPUT.value,
+            method=METHOD.value,
+            num_classes=NUM_CLASSES.value,
+            image_size=IMAGE_SIZE.value,
+            source=os.path.basename(CHECKPOINT.value),
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    print(f"Wrote {path}")
+
+
+if __name__ == "__main__":
+    app.run(main)
