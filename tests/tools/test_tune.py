@@ -187,7 +187,8 @@ def test_search_picks_the_best_and_resumes_after_a_kill(tmp_path):
         # No trial evaluated the test split.
         assert saved["data"]["test_split"] == "val"
         assert not os.path.exists(os.path.join(row["dir"], "metrics_test.json"))
-    best = max(rows, key=lambda r: r["score"])
+    top = max(r["score"] for r in rows)
+    best = next(r for r in rows if r["score"] == top)  # ties: the first
 
     test = json.loads(_read(os.path.join(model_dir, "best_test.json")))
     assert test["trial_id"] == best["trial_id"] and test["split"] == "test"
@@ -257,3 +258,31 @@ def test_distributed_chief_and_worker_on_localhost(tmp_path):
     test = json.loads(_read(os.path.join(model_dir, "best_test.json")))
     assert test["trial_id"] == "0"
     assert os.path.exists(os.path.join(model_dir, "best.flags"))
+
+
+@pytest.mark.parametrize("kind", ["random", "bayesian"])
+def test_oracles_sample_inside_the_declared_ranges(tmp_path, kind):
+    from wsol_tf.tuning import tuner as tuner_lib
+
+    if kind == "bayesian":
+        pytest.importorskip("sklearn")  # in the [tune] / [test] extras
+
+    base = config_lib.ExperimentConfig()
+    space = space_lib.default_space("icl", "triplet")
+    oracle = tuner_lib.build_oracle(kind, "val_maxboxaccv2", 4, seed=0)
+    tuner = tuner_lib.WSOLTuner(oracle, base, space, str(tmp_path))
+    for i in range(4):
+        trial = tuner.oracle.create_trial(f"tuner{i}")
+        config = tuner.trial_config(trial)  # constructing it checks it
+        for name, rng in space.items():
+            section = space_lib._section(space_lib.owner_of(name))
+            value = getattr(getattr(config, section), name)
+            if rng.kind == "choice":
+                assert value in rng.values
+                assert type(value) is type(rng.values[0])
+            else:
+                assert rng.low <= value <= rng.high
+        assert config.train.model_dir == tuner.get_trial_dir(trial.trial_id)
+        assert config.data == base.data.replace(
+            batch_size=config.data.batch_size
+        )

@@ -36,7 +36,8 @@ def _read_json(path):
 def trial_rows(tuner):
     """One dict per trial, in trial-id order."""
     rows = []
-    for trial_id, trial in sorted(tuner.oracle.trials.items()):
+    trials = sorted(tuner.oracle.trials.items(), key=lambda t: int(t[0]))
+    for trial_id, trial in trials:
         trial_dir = tuner.get_trial_dir(trial_id)
         result = _read_json(os.path.join(trial_dir, "result.json")) or {}
         rows.append(
@@ -158,9 +159,8 @@ def test_best_trial(tuner, trial, path):
             os.path.join(run_dir, "checkpoints", "last.keras"), safe_mode=True
         )
         metrics = evaluate_model(model, dataset, config.eval)
-        executions.append(
-            {"dir": run_dir, "metrics": {k: float(v) for k, v in metrics.items()}}
-        )
+        metrics = {k: float(v) for k, v in metrics.items()}
+        executions.append({"dir": run_dir, "metrics": metrics})
         keras.backend.clear_session()
     keys = executions[0]["metrics"]
     report = {
@@ -191,8 +191,9 @@ def write_results(tuner):
     completed = [r for r in rows if r["status"] == "COMPLETED"]
     if not completed:
         return table, None, None
-    best = tuner.oracle.get_best_trials(1)[0]
-    row = next(r for r in rows if r["trial_id"] == best.trial_id)
+    # The highest score; among equal scores the first trial.
+    row = max(completed, key=lambda r: (r["score"], -int(r["trial_id"])))
+    best = tuner.oracle.trials[row["trial_id"]]
     write_best_flags(
         os.path.join(directory, "best.flags"),
         tuner.trial_config(best),

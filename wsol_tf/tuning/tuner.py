@@ -54,7 +54,12 @@ def build_oracle(kind, objective, max_trials, seed=None):
         cls = keras_tuner.oracles.BayesianOptimizationOracle
     else:
         raise ValueError(f"Expected tuner in {TUNERS}. Received: {kind!r}")
-    return cls(objective=objective, max_trials=max_trials, seed=seed)
+    try:
+        return cls(objective=objective, max_trials=max_trials, seed=seed)
+    except ImportError as e:  # bayesian needs scipy
+        raise ValueError(
+            f"--tuner={kind}: {e} (pip install -e .[tune] installs it)"
+        ) from None
 
 
 class _SpaceModel(keras_tuner.HyperModel):
