@@ -286,3 +286,24 @@ def test_oracles_sample_inside_the_declared_ranges(tmp_path, kind):
         assert config.data == base.data.replace(
             batch_size=config.data.batch_size
         )
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"model_dir": ""}, ["--model_dir", "required"]),
+        ({"epochs": 3, "eval_every_epochs": 2}, ["epochs=3", "eval_every"]),
+        ({"eval_every_epochs": 0}, ["eval_every_epochs=0"]),
+    ],
+)
+def test_a_search_needs_a_directory_and_val_at_the_last_epoch(changes, words):
+    from wsol_tf.tuning.search import check_base_config
+
+    base = config_lib.ExperimentConfig()
+    config = base.replace(
+        train=base.train.replace(**{"model_dir": "runs/x", **changes})
+    )
+    with pytest.raises(ValueError) as e:
+        check_base_config(config)
+    for word in words:
+        assert word in str(e.value)
