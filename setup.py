@@ -56,7 +56,9 @@ setup(
     extras_require={
         "cpu": [TF_CPU],
         "gpu": [TF_GPU],
-        "test": [TF_CPU, "pytest>=8"],
+        # tools/tune.py (hyper-parameter search).
+        "tune": ["keras-tuner[bayesian]>=1.4.8"],
+        "test": [TF_CPU, "pytest>=8", "keras-tuner[bayesian]>=1.4.8"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
