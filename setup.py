@@ -58,7 +58,14 @@ setup(
         "gpu": [TF_GPU],
         # tools/tune.py (hyper-parameter search).
         "tune": ["keras-tuner[bayesian]>=1.4.8"],
-        "test": [TF_CPU, "pytest>=8", "keras-tuner[bayesian]>=1.4.8"],
+        # torch (CPU wheel) is the reference of the converter and optimizer
+        # tests; 2.13.0 is the version those were checked against.
+        "test": [
+            TF_CPU,
+            "pytest>=8",
+            "keras-tuner[bayesian]>=1.4.8",
+            "torch==2.13.0",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
