@@ -228,13 +228,22 @@ class ModelConfig(ConfigBase):
     large_feature_map: bool = setting(
         False, "28x28 instead of 14x14 final feature map."
     )
+    width_multiplier: float = setting(
+        1.0,
+        "Channel width of the backbone x this (vgg16, resnet50). Below 1: "
+        "the small CPU demo backbone (same layers and block positions, no "
+        "ImageNet weights); 1 is the published architecture.",
+        low=0,
+        high=1,
+        low_open=True,
+    )
     drop_rate: float = setting(
         0.75, "ADL/ICL: probability of the drop branch per call.",
         low=0, high=1,
     )
     drop_threshold: Optional[float] = setting(
         None,
-        "ADL/ICL gamma_d (unset: 0.8 VGG16/InceptionV3, 0.9 ResNet50).",
+        "ADL/ICL gamma_d (unset: 0.9, wsolevaluation's for every backbone).",
         low=0,
         high=1,
         low_open=True,

@@ -204,3 +204,41 @@ def test_cam_kind_and_classifier_names():
         "resnet50": "fc",
         "inceptionv3": "SPG_A4",
     }
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "resnet50"])
+def test_width_multiplier_scales_every_channel_count_and_keeps_names(arch):
+    # The demo backbone: the same layers and names, channels x 0.25.
+    def conv_channels(width):
+        inputs = keras.Input((64, 64, 3))
+        seen = []
+
+        def insert(position, x):
+            seen.append((position, x.shape[-1]))
+            return x
+
+        features = backbones.build_backbone(
+            arch, inputs, insert_fn=insert, width_multiplier=width
+        )
+        model = keras.Model(inputs, features)
+        convs = {
+            layer.name: layer.filters
+            for layer in model.layers
+            if isinstance(layer, keras.layers.Conv2D)
+        }
+        return convs, seen, features.shape[-1]
+
+    full, full_seen, full_features = conv_channels(1.0)
+    demo, demo_seen, demo_features = conv_channels(0.25)
+    assert list(demo) == list(full)
+    assert demo == {name: max(1, round(c / 4)) for name, c in full.items()}
+    assert [p for p, _ in demo_seen] == [p for p, _ in full_seen]
+    assert [c for _, c in demo_seen] == [c // 4 for _, c in full_seen]
+    assert demo_features == full_features // 4
+
+
+def test_width_multiplier_refused_where_not_scalable():
+    with pytest.raises(ValueError, match="width_multiplier"):
+        backbones.build_backbone(
+            "inceptionv3", keras.Input((96, 96, 3)), width_multiplier=0.5
+        )

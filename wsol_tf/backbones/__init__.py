@@ -82,6 +82,10 @@ def block_positions(architecture, method):
     return BLOCK_POSITIONS[architecture]
 
 
+# Backbones whose channel counts scale with `width_multiplier`.
+WIDTH_SCALABLE = ("vgg16", "resnet50")
+
+
 def head_dropout_rate(architecture, method):
     """Dropout rate of the backbone head: 0.5 for InceptionV3 CAM, else 0."""
     _module(architecture)
@@ -97,6 +101,7 @@ def build_backbone(
     positions=None,
     layout="keras",
     head_dropout=0.0,
+    width_multiplier=1.0,
 ):
     """Builds a WSOL backbone on `inputs` and returns its feature map.
 
@@ -110,6 +115,13 @@ def build_backbone(
         large_feature_map: bool, stride 8 instead of 16 (VGG16 drops pool4,
             ResNet50 runs layer3 with stride 1, InceptionV3 skips the pool
             after Mixed_5d).
+        positions: block positions (default: the backbone's ICL ones).
+        layout: `"keras"` or `"torchvision"` weight layout.
+        head_dropout: dropout rate of the head (InceptionV3 CAM).
+        width_multiplier: float in (0, 1], every channel count x this
+            (rounded, at least 1; VGG16 and ResNet50 only). Below 1 it is
+            the small CPU demo backbone: the same layers, names and block
+            positions, no ImageNet weights.
 
     Returns:
         KerasTensor `[B, h, w, C]`: VGG16 conv6 output (C=1024, after
@@ -137,6 +149,15 @@ def build_backbone(
             f"Received: inputs.shape={shape}"
         )
     check_layout(layout)
+    if width_multiplier != 1.0 and (
+        architecture not in WIDTH_SCALABLE or layout != "keras"
+    ):
+        raise ValueError(
+            "`width_multiplier` below 1 (the demo backbone) is available "
+            f"for {WIDTH_SCALABLE} in the keras layout. Received: "
+            f"architecture={architecture}, layout={layout}, "
+            f"width_multiplier={width_multiplier}"
+        )
     if positions is None:
         positions = module.BLOCK_POSITIONS
     positions = tuple(positions)
@@ -173,6 +194,8 @@ def build_backbone(
         return y
 
     extra = {"head_dropout": head_dropout} if head_dropout else {}
+    if width_multiplier != 1.0:
+        extra["width_multiplier"] = width_multiplier
     return module.build(
         inputs, checked_insert_fn, large_feature_map, layout=layout, **extra
     )

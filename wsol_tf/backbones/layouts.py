@@ -27,6 +27,11 @@ KERAS_NORMALIZATION = {
 TORCHVISION_NORMALIZATION = "imagenet"
 
 
+def scaled_channels(channels, width_multiplier):
+    """`channels * width_multiplier` rounded, at least 1 (demo backbone)."""
+    return max(1, int(round(channels * width_multiplier)))
+
+
 def check_layout(layout):
     if layout not in LAYOUTS:
         raise ValueError(

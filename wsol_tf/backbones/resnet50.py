@@ -32,6 +32,8 @@ layers, `attention_layer3_0` included, get the base rate.
 
 import keras
 
+from wsol_tf.backbones.layouts import scaled_channels
+
 BLOCK_POSITIONS = ("layer3_0", "layer4_0", "layer4_2")
 FEATURE_CHANNELS = 2048
 POSITION_CHANNELS = {"layer3_0": 1024, "layer4_0": 2048, "layer4_2": 2048}
@@ -141,11 +143,25 @@ def _residual_block(x, filters, stride, conv_shortcut, name, layout):
     return keras.layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def build(inputs, insert_fn, large_feature_map=False, layout="keras", **_):
-    """Builds the ResNet50 WSOL backbone; returns the layer4 map."""
+def build(
+    inputs,
+    insert_fn,
+    large_feature_map=False,
+    layout="keras",
+    width_multiplier=1.0,
+    **_,
+):
+    """Builds the ResNet50 WSOL backbone; returns the layer4 map.
+
+    `width_multiplier` scales every channel count (the demo backbone).
+    """
+
+    def width(channels):
+        return scaled_channels(channels, width_multiplier)
+
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
     x = keras.layers.Conv2D(
-        64, 7, strides=2, use_bias=layout == "keras", name="conv1_conv"
+        width(64), 7, strides=2, use_bias=layout == "keras", name="conv1_conv"
     )(x)
     x = _bn("conv1_bn", layout)(x)
     x = keras.layers.Activation("relu", name="conv1_relu")(x)
@@ -157,7 +173,7 @@ def build(inputs, insert_fn, large_feature_map=False, layout="keras", **_):
         for b in range(1, num_blocks + 1):
             x = _residual_block(
                 x,
-                filters,
+                width(filters),
                 stride=strides[stage] if b == 1 else 1,
                 conv_shortcut=b == 1,
                 name=f"{stage}_block{b}",

@@ -32,6 +32,8 @@ get the classifier rate.
 
 import keras
 
+from wsol_tf.backbones.layouts import scaled_channels
+
 BLOCK_POSITIONS = ("pool3", "pool4", "conv5_3")
 ADL_POSITIONS = ("pool3", "conv4_3", "conv5_3")
 INSERT_POINTS = ("pool3", "conv4_3", "pool4", "conv5_3")
@@ -83,18 +85,26 @@ def he_normal_fan_out():
     )
 
 
-def build(inputs, insert_fn, large_feature_map=False, layout="keras", **_):
+def build(
+    inputs,
+    insert_fn,
+    large_feature_map=False,
+    layout="keras",
+    width_multiplier=1.0,
+    **_,
+):
     """Builds the VGG16 WSOL backbone on `inputs`; returns the conv6 map.
 
     `insert_fn` is called at every point of `INSERT_POINTS`, in order.
-    Both layouts build the same graph.
+    Both layouts build the same graph. `width_multiplier` scales every
+    channel count (the demo backbone).
     """
     del layout
     x = inputs
     for block, num_convs, filters in _BLOCKS:
         for i in range(1, num_convs + 1):
             x = keras.layers.Conv2D(
-                filters,
+                scaled_channels(filters, width_multiplier),
                 3,
                 padding="same",
                 activation="relu",
@@ -113,7 +123,7 @@ def build(inputs, insert_fn, large_feature_map=False, layout="keras", **_):
         else:
             x = keras.layers.MaxPooling2D(2, 2, name=f"block{block}_pool")(x)
     return keras.layers.Conv2D(
-        FEATURE_CHANNELS,
+        scaled_channels(FEATURE_CHANNELS, width_multiplier),
         3,
         padding="same",
         activation="relu",

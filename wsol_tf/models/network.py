@@ -101,6 +101,7 @@ def build_network(config, image_size, seed=None, layout="keras"):
         positions=positions,
         layout=layout,
         head_dropout=backbones.head_dropout_rate(architecture, method),
+        width_multiplier=config.width_multiplier,
     )
     classifier = backbones.CLASSIFIER_NAMES[architecture]
     num_classes = config.num_classes
