@@ -15,7 +15,6 @@ write_png("curve.png", plot_boxacc_curve(thresholds, {50: acc50}))
 """
 
 import os
-import uuid
 
 import cv2
 import numpy as np
@@ -24,6 +23,7 @@ from wsol_tf.data.image_ops import denormalize_images
 from wsol_tf.evaluation.box_evaluator import BoxEvaluator
 from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
 from wsol_tf.evaluation.cam_to_boxes import cam_to_boxes
+from wsol_tf.io_utils import atomic_path
 
 GT_COLOR = (255, 0, 0)  # RGB red
 PRED_COLOR = (0, 255, 0)  # RGB green
@@ -229,13 +229,10 @@ def plot_boxacc_curve(thresholds, curves, width=640, height=480, title=""):
 def write_png(path, rgb):
     """Writes an RGB uint8 image as PNG atomically (temp file + rename)."""
     path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex[:8]}.png")
     bgr = cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(tmp, bgr):
-        raise OSError(f"Could not write PNG: {tmp}")
-    os.replace(tmp, path)
+    with atomic_path(path, ".png") as tmp:
+        if not cv2.imwrite(tmp, bgr):
+            raise OSError(f"Could not write PNG: {path}")
     return path
 
 

@@ -7,7 +7,7 @@ post-processing helpers and `evaluate_model` for a Keras WSOL model.
 """
 
 from wsol_tf.evaluation.box_evaluator import BoxEvaluator  # noqa: F401
-from wsol_tf.evaluation.box_ops import iou_matrix  # noqa: F401
+from wsol_tf.box_ops import iou_matrix  # noqa: F401
 from wsol_tf.evaluation.cam_ops import normalize_scoremap  # noqa: F401
 from wsol_tf.evaluation.cam_ops import resize_cam  # noqa: F401
 from wsol_tf.evaluation.cam_ops import scoremaps_from_cams  # noqa: F401
