@@ -31,8 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import make_tables  # noqa: E402
+import make_tables  # noqa: E402  (bench/, the script's own directory)
 
 _SIZES = flags.DEFINE_list("image_sizes", ["64", "224"], "Image sides.")
 _ARCH = flags.DEFINE_enum(

@@ -35,8 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import make_tables  # noqa: E402
+import make_tables  # noqa: E402  (bench/, the script's own directory)
 
 _ARCHS = flags.DEFINE_list(
     "architectures", ["vgg16", "resnet50", "inceptionv3"], "Backbones."

@@ -14,5 +14,8 @@ from wsol_tf.evaluation.cam_ops import scoremaps_from_cams  # noqa: F401
 from wsol_tf.evaluation.cam_to_boxes import cam_to_boxes  # noqa: F401
 from wsol_tf.evaluation.localization import LocalizationAccuracy  # noqa: F401
 from wsol_tf.evaluation.mask_evaluator import MaskEvaluator  # noqa: F401
+from wsol_tf.evaluation.runner import FALLBACK_CAM_THRESHOLD  # noqa: F401
 from wsol_tf.evaluation.runner import EvalResult  # noqa: F401
+from wsol_tf.evaluation.runner import best_thresholds  # noqa: F401
 from wsol_tf.evaluation.runner import evaluate_model  # noqa: F401
+from wsol_tf.evaluation.runner import serving_threshold  # noqa: F401

@@ -83,6 +83,15 @@ def _chunk_best_iou(maps, thresholds, gt, gt_valid, multi_contour, backend, sl):
     return np.take_along_axis(best, index, axis=1)
 
 
+def curve_best_thresholds(curve):
+    """dict IoU threshold -> CAM threshold of the curve's maximum (first)."""
+    thresholds = curve["thresholds"]
+    return {
+        t: float(thresholds[int(np.argmax(acc))])
+        for t, acc in curve["box_acc"].items()
+    }
+
+
 class BoxEvaluator:
     """MaxBoxAcc over CAM thresholds, numerically identical to wsolevaluation.
 
@@ -297,10 +306,7 @@ class BoxEvaluator:
 
     def best_thresholds(self):
         """dict IoU threshold -> CAM threshold of MaxBoxAcc (first best)."""
-        return {
-            t: float(self.cam_thresholds[int(np.argmax(a))])
-            for t, a in self.box_acc.items()
-        }
+        return curve_best_thresholds(self.curve())
 
     def curve(self):
         """The BoxAcc curves: {"thresholds": [T], "box_acc": {delta: [T]}}."""

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from wsol_tf.evaluation.runner import FALLBACK_CAM_THRESHOLD
 from wsol_tf.io_utils import atomic_path
 
 
@@ -156,7 +157,9 @@ def localize(model, images, threshold, image_size):
     }
 
 
-def export_saved_model(model, path, image_size, threshold=0.5):
+def export_saved_model(
+    model, path, image_size, threshold=FALLBACK_CAM_THRESHOLD
+):
     """Writes `model` as a SavedModel with float32 serving signatures.
 
     Endpoints (the first is also `serving_default`):
