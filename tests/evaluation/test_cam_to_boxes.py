@@ -1,5 +1,6 @@
 """Hand-drawn maps with hand-computed boxes (protocol conventions)."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -8,6 +9,7 @@ from wsol_tf.evaluation.cam_to_boxes import cam_to_boxes
 from wsol_tf.evaluation.cam_to_boxes import largest_contour_boxes
 from wsol_tf.evaluation.cam_to_boxes import levels_table
 from wsol_tf.evaluation.cam_to_boxes import to_uint8
+from wsol_tf.evaluation.reference import compute_bboxes_from_scoremaps
 
 
 def _boxes(m, t, multi=True):
@@ -164,3 +166,16 @@ def test_levels_table_matches_python_int():
         ks = [int(t * mx) for t in thresholds]  # the reference expression
         assert n_levels[i] == len(set(ks))
         assert levels[i, index[i]].tolist() == ks
+
+
+def test_cam_to_boxes_equals_the_reference_on_random_maps():
+    # The literal wsolevaluation boxes, same order, for both contour rules.
+    rng = np.random.default_rng(4)
+    for i in range(12):
+        m = cv2.resize(rng.random((6, 6)), (40, 40), cv2.INTER_CUBIC)
+        m = (m - m.min()) / np.ptp(m) * (1.0 if i % 3 else 0.7)
+        for t in (0.0, 0.3, 0.55, 0.8):
+            for multi in (True, False):
+                want = compute_bboxes_from_scoremaps(m, [t], multi)[0][0]
+                got = cam_to_boxes(m, t, multi)
+                assert got.tolist() == np.asarray(want).tolist()
