@@ -28,6 +28,7 @@ import warnings
 
 import keras
 
+from wsol_tf.backbones import inception_v3
 from wsol_tf.backbones.registry import backbone_module
 
 
