@@ -36,13 +36,11 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["wsol_tf", "wsol_tf.*"]),
-    # Optional C kernel of BoxEvaluator's MaxBoxAccV2 path: skipped (with a
-    # warning) when no C compiler is available; the numpy path is used then.
+    # C kernel of BoxEvaluator's MaxBoxAccV2 path (needs a C compiler).
     ext_modules=[
         Extension(
             "wsol_tf.evaluation._fastboxes",
             sources=["wsol_tf/evaluation/_fastboxes.c"],
-            optional=True,
         )
     ],
     install_requires=[

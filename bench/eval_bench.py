@@ -2,7 +2,6 @@
 
     python bench/eval_bench.py                 # 1,000 maps, V2, interval 0.01
     python bench/eval_bench.py --v1_maps=200 --fine_maps=50   # + V1, + 0.001
-    python bench/eval_bench.py --compare_paths  # + the numpy path (V2)
 
 Maps: random 14x14 uniform grids, cubic-upsampled to 224x224 and min-max
 normalised (the shape of real CAMs: several smooth blobs), with 1-3 random
@@ -10,10 +9,8 @@ GT boxes each; everything seeded. The reference is
 `wsol_tf.evaluation.reference.ReferenceBoxEvaluator` (wsolevaluation's
 per-image, per-threshold `cv2.findContours` loop, verbatim); the fast path
 is `BoxEvaluator.accumulate_batch` with `--workers` threads (MaxBoxAccV2
-uses the C kernel `_fastboxes` when it is built, see
-`box_evaluator.FAST_PATH`; `--compare_paths` also times the pure numpy
-path, forced, on the same maps). The script
-asserts that both give identical per-threshold hit counts and identical
+uses the C kernel `_fastboxes`, V1 OpenCV once per distinct level). The
+script asserts that both give identical per-threshold hit counts and identical
 `compute()` results, prints both wall times, CPU times (incl. worker
 processes) and their ratios, and writes
 `bench/results/eval_bench_<date>.json`. The machine's load average is
@@ -23,21 +20,17 @@ runs on all cores, the reference on one).
 
 import argparse
 import datetime
-import json
 import os
 import resource
-import sys
 import time
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from wsol_tf.evaluation import box_evaluator  # noqa: E402
-from wsol_tf.evaluation.box_evaluator import BoxEvaluator  # noqa: E402
-from wsol_tf.evaluation.box_evaluator import default_workers  # noqa: E402
-from wsol_tf.evaluation.reference import ReferenceBoxEvaluator  # noqa: E402
+from wsol_tf.evaluation.box_evaluator import BoxEvaluator
+from wsol_tf.evaluation.box_evaluator import default_workers
+from wsol_tf.evaluation.reference import ReferenceBoxEvaluator
+from wsol_tf.io_utils import write_json
 
 
 def realistic_maps(num, size, seed):
@@ -81,23 +74,7 @@ def _same(ev, ref_counts, ref_result):
     return bool(np.array_equal(ref_counts, ev.num_correct)), same_result
 
 
-def _numpy_path(maps, boxes, interval, multi_contour, workers):
-    """Times BoxEvaluator with the numpy multi-contour path forced."""
-    saved = box_evaluator.FAST_PATH
-    box_evaluator.FAST_PATH = "numpy"
-    try:
-        ev = BoxEvaluator(
-            cam_curve_interval=interval,
-            multi_contour_eval=multi_contour,
-            num_workers=workers,
-        )
-        wall, cpu = _timed(lambda: ev.accumulate_batch(maps, boxes))
-    finally:
-        box_evaluator.FAST_PATH = saved
-    return ev, wall, cpu
-
-
-def run(num, size, interval, multi_contour, workers, seed, paths=False):
+def run(num, size, interval, multi_contour, workers, seed):
     maps, boxes = realistic_maps(num, size, seed)
     ref = ReferenceBoxEvaluator(
         cam_curve_interval=interval, multi_contour_eval=multi_contour
@@ -119,19 +96,6 @@ def run(num, size, interval, multi_contour, workers, seed, paths=False):
     ref_result = ref.compute()
     fast_result = fast.compute()
     same_counts, same_result = _same(fast, ref_counts, ref_result)
-    extra = {}
-    if paths and multi_contour:
-        ev, wall, cpu = _numpy_path(maps, boxes, interval, True, workers)
-        same = _same(ev, ref_counts, ref_result)
-        extra = {
-            "numpy_path_seconds": wall,
-            "numpy_path_cpu_seconds": cpu,
-            "numpy_path_ratio": ref_wall / wall,
-            "numpy_path_cpu_ratio": ref_cpu / cpu,
-            "numpy_path_identical": same[0] and same[1],
-        }
-        same_counts = same_counts and same[0]
-        same_result = same_result and same[1]
     return {
         "num_maps": num,
         "map_size": size,
@@ -139,7 +103,7 @@ def run(num, size, interval, multi_contour, workers, seed, paths=False):
         "multi_contour_eval": multi_contour,
         "workers": workers,
         "parallel": fast.parallel,
-        "fast_path": box_evaluator.FAST_PATH if multi_contour else "opencv",
+        "fast_path": "c" if multi_contour else "opencv",
         "reference_seconds": ref_wall,
         "fast_seconds": fast_wall,
         "ratio": ref_wall / fast_wall,
@@ -150,7 +114,6 @@ def run(num, size, interval, multi_contour, workers, seed, paths=False):
         "identical_hit_counts": same_counts,
         "identical_compute": same_result,
         "maxboxacc": {str(k): v for k, v in fast_result.items()},
-        **extra,
     }
 
 
@@ -160,15 +123,6 @@ def _report(r):
         if r["multi_contour_eval"]
         else ("V1 (largest contour)")
     )
-    numpy_row = ""
-    if "numpy_path_seconds" in r:
-        numpy_row = (
-            f"  numpy path     : {r['numpy_path_seconds']:8.2f} s wall "
-            f"{r['numpy_path_cpu_seconds']:8.2f} s CPU "
-            f"({r['numpy_path_ratio']:.1f}x wall "
-            f"{r['numpy_path_cpu_ratio']:.1f}x CPU, identical: "
-            f"{r['numpy_path_identical']})\n"
-        )
     return (
         f"{name}: {r['num_maps']} maps {r['map_size']}x{r['map_size']}, "
         f"interval {r['cam_curve_interval']}, {r['workers']} worker(s), "
@@ -177,7 +131,6 @@ def _report(r):
         f"{r['reference_cpu_seconds']:8.2f} s CPU\n"
         f"  BoxEvaluator   : {r['fast_seconds']:8.2f} s wall "
         f"{r['fast_cpu_seconds']:8.2f} s CPU ({r['fast_path']} path)\n"
-        f"{numpy_row}"
         f"  ratio          : {r['ratio']:8.1f}x wall "
         f"{r['cpu_ratio']:8.1f}x CPU\n"
         "  identical per-threshold hit counts: "
@@ -201,11 +154,6 @@ def main():
         default=0,
         help="also time MaxBoxAccV2 at interval 0.001 on this many maps",
     )
-    parser.add_argument(
-        "--compare_paths",
-        action="store_true",
-        help="also time the numpy MaxBoxAccV2 path (C kernel disabled)",
-    )
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="")
@@ -218,15 +166,7 @@ def main():
         runs.append((args.fine_maps, 0.001, True))
     results = []
     for num, interval, multi in runs:
-        r = run(
-            num,
-            args.size,
-            interval,
-            multi,
-            args.workers,
-            args.seed,
-            args.compare_paths,
-        )
+        r = run(num, args.size, interval, multi, args.workers, args.seed)
         results.append(r)
         print(_report(r), flush=True)
     ok = all(
@@ -237,13 +177,7 @@ def main():
         "results",
         f"eval_bench_{datetime.date.today().isoformat()}.json",
     )
-    os.makedirs(os.path.dirname(output), exist_ok=True)
-    tmp = output + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(
-            {"cpu_count": default_workers(), "runs": results}, f, indent=2
-        )
-    os.replace(tmp, output)
+    write_json(output, {"cpu_count": default_workers(), "runs": results})
     print(f"Wrote {output}")
     if not ok:
         raise SystemExit(

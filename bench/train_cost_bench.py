@@ -32,11 +32,9 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import make_tables  # noqa: E402  (bench/, the script's own directory)
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import make_tables  # noqa: E402
 
 _ARCHS = flags.DEFINE_list(
     "architectures", ["vgg16", "resnet50", "inceptionv3"], "Backbones."

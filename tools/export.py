@@ -29,6 +29,7 @@ from absl import flags  # noqa: E402
 from wsol_tf.cli import config_flags  # noqa: E402
 from wsol_tf.cli import flagfiles  # noqa: E402
 from wsol_tf.cli import trained  # noqa: E402
+from wsol_tf.evaluation import FALLBACK_CAM_THRESHOLD  # noqa: E402
 
 flags.adopt_module_key_flags(config_flags)
 
@@ -53,7 +54,7 @@ def _recorded_threshold(run_dir):
         value = report.get("cam_threshold", {}).get("value")
         if value is not None:
             return float(value)
-    return 0.5
+    return FALLBACK_CAM_THRESHOLD
 
 
 def main(argv):

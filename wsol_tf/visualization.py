@@ -15,15 +15,17 @@ write_png("curve.png", plot_boxacc_curve(thresholds, {50: acc50}))
 """
 
 import os
-import uuid
 
 import cv2
 import numpy as np
 
 from wsol_tf.data.image_ops import denormalize_images
-from wsol_tf.evaluation.box_evaluator import BoxEvaluator
+from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
 from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
 from wsol_tf.evaluation.cam_to_boxes import cam_to_boxes
+from wsol_tf.evaluation.runner import evaluate_model
+from wsol_tf.evaluation.runner import serving_threshold
+from wsol_tf.io_utils import atomic_path
 
 GT_COLOR = (255, 0, 0)  # RGB red
 PRED_COLOR = (0, 255, 0)  # RGB green
@@ -229,50 +231,41 @@ def plot_boxacc_curve(thresholds, curves, width=640, height=480, title=""):
 def write_png(path, rgb):
     """Writes an RGB uint8 image as PNG atomically (temp file + rename)."""
     path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex[:8]}.png")
     bgr = cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(tmp, bgr):
-        raise OSError(f"Could not write PNG: {tmp}")
-    os.replace(tmp, path)
+    with atomic_path(path, ".png") as tmp:
+        if not cv2.imwrite(tmp, bgr):
+            raise OSError(f"Could not write PNG: {path}")
     return path
 
 
-def accumulate_split(model, dataset, eval_config, keep=0, evaluate=True):
-    """Score maps of a whole evaluation split in a `BoxEvaluator`.
+def split_box_curve(model, dataset, eval_config):
+    """BoxAcc curve of a whole split (None when it has no GT boxes).
 
-    Args:
-        model: anything with `compute_cams(images, class_ids)`.
-        dataset: evaluation dataset of dicts ("images", "labels", "boxes").
-        eval_config: `EvalConfig` (IoU thresholds, interval, contours).
-        keep: how many (image, score map, GT boxes) samples to return.
-        evaluate: False: stop once `keep` samples are collected (no
-            evaluator).
-
-    Returns:
-        `(evaluator, samples)`; evaluator is None when the split has no GT
-        boxes (e.g. mask-only OpenImages). Score maps are of the GT class.
+    `evaluate_model` with GT-known Loc sharing the box search and no PxAP,
+    i.e. only what the curve needs.
     """
-    evaluator = BoxEvaluator(
-        eval_config.iou_thresholds,
-        eval_config.cam_curve_interval,
-        eval_config.multi_contour_eval,
+    curve_only = eval_config.replace(
+        loc_threshold=None,
+        loc_multi_contour=eval_config.multi_contour_eval,
+        pxap=False,
     )
+    result = evaluate_model(model, dataset, curve_only, return_details=True)
+    return result.box_curve
+
+
+def _first_samples(model, dataset, count):
+    """(image, GT-class score map, GT boxes) of the first `count` images."""
     samples = []
     for batch in dataset:
-        if not evaluate and len(samples) >= keep:
+        if len(samples) >= count:
             break
-        images = np.asarray(batch["images"])
-        labels = np.asarray(batch["labels"])
-        boxes = np.asarray(batch["boxes"])
+        n = count - len(samples)
+        images = np.asarray(batch["images"])[:n]
+        labels = np.asarray(batch["labels"])[:n]
+        boxes = np.asarray(batch["boxes"])[:n]
         scoremaps = compute_scoremaps(model, images, labels)
-        with_boxes = (boxes >= 0).all(-1).any(-1)
-        if evaluate and with_boxes.any():
-            evaluator.accumulate_batch(scoremaps[with_boxes], boxes[with_boxes])
-        for i in range(min(len(images), keep - len(samples))):
-            samples.append((images[i], scoremaps[i], boxes[i]))
-    return (evaluator if evaluator.count else None), samples
+        samples += zip(images, scoremaps, boxes)
+    return samples
 
 
 def visualize_split(
@@ -292,10 +285,11 @@ def visualize_split(
 
     The grid shows the first `num_images` images of `dataset` with their
     GT-class CAM, GT boxes (red) and the largest-contour box (green) at
-    `threshold` (None: the CAM threshold of MaxBoxAcc at IoU 50 on this
-    split, else 0.5 when the split has no boxes). The curve covers the
-    whole split; pass `curve` (`BoxEvaluator.curve()` of this split, e.g.
-    from `evaluate_model(..., return_details=True).box_curve`) to skip
+    `threshold` (None: `serving_threshold` of this split's curve, i.e. the
+    CAM threshold of MaxBoxAcc at IoU 50, else `FALLBACK_CAM_THRESHOLD`
+    when the split has no boxes). The curve covers the whole split; pass
+    `curve` (`BoxEvaluator.curve()` of this split, e.g. from
+    `evaluate_model(..., return_details=True).box_curve`) to skip
     recomputing it (only the grid's images are then run through the model).
 
     Returns:
@@ -303,22 +297,14 @@ def visualize_split(
         "threshold" used and, with boxes, "best_thresholds" (per IoU) and
         "max_box_acc".
     """
-    if curve is not None:
-        _, samples = accumulate_split(
-            model, dataset, eval_config, keep=num_images, evaluate=False
-        )
-    else:
-        evaluator, samples = accumulate_split(
-            model, dataset, eval_config, keep=num_images
-        )
-        curve = evaluator.curve() if evaluator is not None else None
+    if curve is None:
+        curve = split_box_curve(model, dataset, eval_config)
+    samples = _first_samples(model, dataset, num_images)
     result = {"curve": None}
+    best = None
     if curve is not None:
         acc = curve["box_acc"]
-        t = np.asarray(curve["thresholds"])
-        best = {k: float(t[int(np.argmax(v))]) for k, v in acc.items()}
-        if threshold is None:
-            threshold = best.get(50, next(iter(best.values())))
+        best = curve_best_thresholds(curve)
         scores = {k: float(np.max(v)) for k, v in acc.items()}
         scores["mean"] = float(np.mean(list(scores.values())))
         title = f"{suffix}: MaxBoxAcc mean {scores['mean']:.2f}"
@@ -330,7 +316,8 @@ def visualize_split(
         )
         result["best_thresholds"] = best
         result["max_box_acc"] = scores
-    threshold = 0.5 if threshold is None else float(threshold)
+    threshold = serving_threshold(best) if threshold is None else threshold
+    threshold = float(threshold)
     images = to_uint8_images(np.stack([s[0] for s in samples]), normalization)
     grid = localization_grid(
         images,

@@ -1,12 +1,18 @@
 """LocalizationMetricsCallback writes val_ metrics into the epoch logs."""
 
+import types
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from wsol_tf import visualization
 from wsol_tf.callbacks import LocalizationMetricsCallback
 from wsol_tf.config import EvalConfig
+from wsol_tf.evaluation import serving_threshold
+from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
+from wsol_tf.training import loop
 
 
 def _cam(label):
@@ -118,3 +124,48 @@ def test_bad_arguments():
         LocalizationMetricsCallback(_eval_dataset(), every_n_epochs=0)
     with pytest.raises(ValueError, match="eval_dataset=None"):
         LocalizationMetricsCallback(None)
+
+
+class HaloCamModel(FixedCamModel):
+    """CAM 0.4 over rows / cols 0..7 with a 1.0 core at 2..4 (any class)."""
+
+    def __init__(self):
+        super().__init__()
+        m = np.zeros((10, 10), np.float32)
+        m[0:8, 0:8] = 0.4
+        m[2:5, 2:5] = 1.0
+        self.cams = tf.constant(np.stack([m, m]))
+
+
+def test_finish_reuses_the_callbacks_val_thresholds():
+    # GT box (2, 2, 5, 5) = the core's box. S8: halo 102, core 255. At
+    # t = 0 and 0.25 (levels 0, 63) the box is the halo's (0, 0, 8, 8):
+    # IoU 16 / 81 < 0.3; at t = 0.5 and 0.75 the core's: IoU 1. So the
+    # first best threshold is 0.5 at every IoU.
+    data = {
+        "images": np.zeros((2, 10, 10, 3), np.float32),
+        "labels": np.array([0, 1], np.int32),
+        "boxes": np.array([[[2, 2, 5, 5]]] * 2, np.int32),
+    }
+    val_ds = tf.data.Dataset.from_tensor_slices(data).batch(2)
+    eval_config = EvalConfig(cam_curve_interval=0.25)
+    model = HaloCamModel()
+    model.compile(optimizer="sgd", loss="mse")
+    cb = LocalizationMetricsCallback(val_ds, eval_config, verbose=0)
+    x = np.zeros((2, 10, 10, 3), np.float32)
+    y = np.zeros((2, 2), np.float32)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[cb])
+    config = types.SimpleNamespace(
+        train=types.SimpleNamespace(eval_every_epochs=1)
+    )
+    got = loop._last_val_thresholds(model, config)
+    assert got == {30: 0.5, 50: 0.5, 70: 0.5}
+    # The same as one evaluation of the val split (what finish falls back to).
+    curve = visualization.split_box_curve(model, val_ds, eval_config)
+    assert curve_best_thresholds(curve) == got
+    assert serving_threshold(got) == 0.5
+    # The callback did not evaluate the final (2nd) epoch: no reuse.
+    config.train.eval_every_epochs = 3
+    assert loop._last_val_thresholds(model, config) is None
+    # A model that was not trained here has no history to reuse.
+    assert loop._last_val_thresholds(HaloCamModel(), config) is None

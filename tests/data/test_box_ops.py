@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from wsol_tf.data import box_ops
+from wsol_tf import box_ops
 
 
 def test_rescale_matches_hand_computed_values():

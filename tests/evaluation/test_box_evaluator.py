@@ -9,6 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from wsol_tf.evaluation import FALLBACK_CAM_THRESHOLD
+from wsol_tf.evaluation import best_thresholds
+from wsol_tf.evaluation import serving_threshold
 from wsol_tf.evaluation.box_evaluator import BoxEvaluator
 from wsol_tf.evaluation.reference import ReferenceBoxEvaluator
 
@@ -244,3 +247,18 @@ def test_forked_workers_match_threads():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok")
+
+
+def test_serving_threshold_rule_and_best_thresholds_of_metrics():
+    assert serving_threshold({30: 0.1, 50: 0.25, 70: 0.4}) == 0.25
+    assert serving_threshold({30: 0.1, 70: 0.4}) == 0.1  # no IoU 50: first
+    assert serving_threshold({}) == FALLBACK_CAM_THRESHOLD == 0.5
+    assert serving_threshold(None) == 0.5
+    logs = {
+        "val_best_threshold_30": 0.1,
+        "val_best_threshold_50": 0.2,
+        "val_maxboxacc_50": 3.0,
+        "best_threshold_50": 0.9,
+    }
+    assert best_thresholds(logs, prefix="val_") == {30: 0.1, 50: 0.2}
+    assert best_thresholds(logs) == {50: 0.9}

@@ -1,13 +1,15 @@
 """Hand-drawn maps with hand-computed boxes (protocol conventions)."""
 
+import cv2
 import numpy as np
 import pytest
 
+from wsol_tf.evaluation.box_evaluator import BoxEvaluator
 from wsol_tf.evaluation.cam_to_boxes import cam_to_boxes
 from wsol_tf.evaluation.cam_to_boxes import largest_contour_boxes
 from wsol_tf.evaluation.cam_to_boxes import levels_table
-from wsol_tf.evaluation.cam_to_boxes import multi_contour_boxes
 from wsol_tf.evaluation.cam_to_boxes import to_uint8
+from wsol_tf.evaluation.reference import compute_bboxes_from_scoremaps
 
 
 def _boxes(m, t, multi=True):
@@ -15,13 +17,27 @@ def _boxes(m, t, multi=True):
 
 
 def _fast_boxes(m, t, multi=True):
-    """Boxes of the vectorised all-threshold search at threshold t."""
-    s8 = to_uint8(np.asarray(m, np.float64))[None]
-    levels, n_levels, index = levels_table([t], s8.max(axis=(1, 2)))
-    search = multi_contour_boxes if multi else largest_contour_boxes
-    boxes, image, level = search(s8, levels, n_levels)
-    keep = level == index[0, 0]
-    return sorted(set(map(tuple, boxes[keep].tolist())))
+    """Boxes of BoxEvaluator's all-threshold search at threshold t.
+
+    V1 returns its boxes; the MaxBoxAccV2 C kernel returns only the best
+    IoU, so its boxes are recovered by probing every box of the map as the
+    GT box: a probe has IoU exactly 1.0 iff it is one of the boxes.
+    """
+    m = np.asarray(m, np.float64)
+    if not multi:
+        s8 = to_uint8(m)[None]
+        levels, n_levels, index = levels_table([t], s8.max(axis=(1, 2)))
+        boxes, _, level = largest_contour_boxes(s8, levels, n_levels)
+        return sorted(set(map(tuple, boxes[level == index[0, 0]].tolist())))
+    height, width = m.shape
+    xs = [(a, b) for a in range(width) for b in range(a, width)]
+    ys = [(a, b) for a in range(height) for b in range(a, height)]
+    probes = [(x0, y0, x1, y1) for x0, x1 in xs for y0, y1 in ys]
+    ev = BoxEvaluator(cam_thresholds=[t], num_workers=1)
+    best = ev.accumulate_batch(
+        np.broadcast_to(m, (len(probes),) + m.shape), [[p] for p in probes]
+    )
+    return sorted(p for p, iou in zip(probes, best[:, 0]) if iou == 1.0)
 
 
 def ring():
@@ -150,3 +166,16 @@ def test_levels_table_matches_python_int():
         ks = [int(t * mx) for t in thresholds]  # the reference expression
         assert n_levels[i] == len(set(ks))
         assert levels[i, index[i]].tolist() == ks
+
+
+def test_cam_to_boxes_equals_the_reference_on_random_maps():
+    # The literal wsolevaluation boxes, same order, for both contour rules.
+    rng = np.random.default_rng(4)
+    for i in range(12):
+        m = cv2.resize(rng.random((6, 6)), (40, 40), cv2.INTER_CUBIC)
+        m = (m - m.min()) / np.ptp(m) * (1.0 if i % 3 else 0.7)
+        for t in (0.0, 0.3, 0.55, 0.8):
+            for multi in (True, False):
+                want = compute_bboxes_from_scoremaps(m, [t], multi)[0][0]
+                got = cam_to_boxes(m, t, multi)
+                assert got.tolist() == np.asarray(want).tolist()

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from wsol_tf.evaluation.box_ops import best_iou_per_level
-from wsol_tf.evaluation.box_ops import check_gt_boxes
-from wsol_tf.evaluation.box_ops import iou_matrix
+from wsol_tf.box_ops import best_iou_per_level
+from wsol_tf.box_ops import check_gt_boxes
+from wsol_tf.box_ops import iou_matrix
 from wsol_tf.evaluation.reference import calculate_multiple_iou
 
 

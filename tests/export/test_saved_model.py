@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from wsol_tf.evaluation.reference import compute_bboxes_from_scoremaps
 from wsol_tf.export import saved_model
 
 
@@ -51,6 +52,22 @@ def test_largest_component_box_matches_opencv_on_random_maps():
     for t in (0.3, 0.6):
         got = saved_model.largest_component_boxes(tf.constant(maps), t)
         want = [_cv2_largest_box(m, t) for m in maps]
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_largest_component_box_matches_the_reference_v1_on_cam_like_maps():
+    # The protocol's literal V1 box (largest cv2.contourArea contour) on
+    # smooth CAM-like maps, where ranking by pixel count picks the same
+    # region (see `largest_component_boxes` for when they may differ).
+    rng = np.random.default_rng(2)
+    maps = []
+    for _ in range(12):
+        m = cv2.resize(rng.random((7, 7)), (56, 56), cv2.INTER_CUBIC)
+        maps.append(((m - m.min()) / np.ptp(m)).astype(np.float32))
+    maps = np.stack(maps)
+    for t in (0.2, 0.4, 0.6, 0.8):
+        got = saved_model.largest_component_boxes(tf.constant(maps), t)
+        want = [compute_bboxes_from_scoremaps(m, [t])[0][0][0] for m in maps]
         np.testing.assert_array_equal(got.numpy(), want)
 
 

@@ -27,19 +27,17 @@ gives the input normalisation they were trained with.
 `is_feature_layer` gives the wsolevaluation learning-rate group of a layer.
 """
 
-from wsol_tf.backbones import inception_v3
-from wsol_tf.backbones import resnet50
-from wsol_tf.backbones import vgg16
 from wsol_tf.backbones.inception_v3 import CeilModeMaxPooling2D  # noqa: F401
 from wsol_tf.backbones.layouts import LAYOUTS  # noqa: F401
 from wsol_tf.backbones.layouts import check_layout
 from wsol_tf.backbones.layouts import required_normalization  # noqa: F401
 from wsol_tf.backbones.layouts import weights_layout  # noqa: F401
+from wsol_tf.backbones.registry import BACKBONES
+from wsol_tf.backbones.registry import backbone_module as _module
 from wsol_tf.backbones.weights import WeightsUnavailableError  # noqa: F401
 from wsol_tf.backbones.weights import load_backbone_weights  # noqa: F401
 from wsol_tf.backbones.weights import pretrained_classifier  # noqa: F401
 
-BACKBONES = {"vgg16": vgg16, "resnet50": resnet50, "inceptionv3": inception_v3}
 # ICL's positions (supplement); ADL_POSITIONS: wsolevaluation's ADL ones.
 BLOCK_POSITIONS = {name: m.BLOCK_POSITIONS for name, m in BACKBONES.items()}
 ADL_POSITIONS = {name: m.ADL_POSITIONS for name, m in BACKBONES.items()}
@@ -54,15 +52,6 @@ POSITION_CHANNELS = {
 }
 CLASSIFIER_NAMES = {name: m.CLASSIFIER_NAME for name, m in BACKBONES.items()}
 MIN_IMAGE_SIZE = {name: m.MIN_IMAGE_SIZE for name, m in BACKBONES.items()}
-
-
-def _module(architecture):
-    if architecture not in BACKBONES:
-        raise ValueError(
-            f"Unknown architecture. Expected one of {tuple(BACKBONES)}. "
-            f"Received: architecture={architecture}"
-        )
-    return BACKBONES[architecture]
 
 
 def _identity(position, x):

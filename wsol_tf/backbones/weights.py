@@ -40,10 +40,8 @@ import keras
 
 from wsol_tf.backbones import inception_v3
 from wsol_tf.backbones import resnet50
-from wsol_tf.backbones import vgg16
 from wsol_tf.backbones import weights_file
-
-_MODULES = {"vgg16": vgg16, "resnet50": resnet50, "inceptionv3": inception_v3}
+from wsol_tf.backbones.registry import backbone_module
 
 
 class WeightsUnavailableError(RuntimeError, ValueError):
@@ -52,15 +50,6 @@ class WeightsUnavailableError(RuntimeError, ValueError):
     Subclasses both `RuntimeError` and `ValueError`, so either `except`
     clause catches it.
     """
-
-
-def _module(architecture):
-    if architecture not in _MODULES:
-        raise ValueError(
-            f"Unknown architecture. Expected one of {tuple(_MODULES)}. "
-            f"Received: architecture={architecture}"
-        )
-    return _MODULES[architecture]
 
 
 def _layers_by_name(model):
@@ -121,7 +110,7 @@ def pretrained_classifier(architecture, method, dataset):
     Returns:
         bool, the `classifier` argument of `load_backbone_weights`.
     """
-    _module(architecture)
+    backbone_module(architecture)
     return (
         architecture == "resnet50"
         and dataset == "ILSVRC"
@@ -260,7 +249,7 @@ def load_backbone_weights(
         ValueError: unknown architecture, a missing or unreadable file, or
             a model without the backbone's layers.
     """
-    module = _module(architecture)
+    module = backbone_module(architecture)
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(

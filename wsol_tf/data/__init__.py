@@ -1,7 +1,7 @@
 """Data: wsolevaluation metadata, tf.data pipelines, synthetic dataset."""
 
-from wsol_tf.data.box_ops import PAD_VALUE  # noqa: F401
-from wsol_tf.data.box_ops import rescale_boxes  # noqa: F401
+from wsol_tf.box_ops import PAD_VALUE  # noqa: F401
+from wsol_tf.box_ops import rescale_boxes  # noqa: F401
 from wsol_tf.data.diagnose import name_undecodable_images  # noqa: F401
 from wsol_tf.data.image_ops import denormalize_images  # noqa: F401
 from wsol_tf.data.image_ops import normalize_images  # noqa: F401

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from wsol_tf.data import box_ops
+from wsol_tf import box_ops
 from wsol_tf.data import image_ops
 from wsol_tf.data.metadata import IMAGE_IDS
 from wsol_tf.data.metadata import LOCALIZATION

@@ -1,4 +1,4 @@
-/* Optional C kernel of BoxEvaluator's multi-contour (MaxBoxAccV2) path.
+/* C kernel of BoxEvaluator's multi-contour (MaxBoxAccV2) path.
  *
  * For every uint8 score map S8 and its sorted CAM levels L, the best
  * protocol IoU over the boxes of all `cv2.findContours(RETR_TREE)` contours
@@ -17,8 +17,8 @@
  *
  * Memory: about 30 bytes per pixel of one map, allocated once per call.
  *
- * These are the conventions of `cam_to_boxes.multi_contour_boxes` (the
- * numpy path); the IoU is `box_ops` / wsolevaluation's: int64 counts with
+ * These are the conventions of `cam_to_boxes.py`; the IoU is `box_ops` /
+ * wsolevaluation's: int64 counts with
  * the inclusive +1 convention, one float64 division, 0 for a non-positive
  * union. Plain CPython C API and the buffer protocol (no numpy headers);
  * the GIL is released during the work.

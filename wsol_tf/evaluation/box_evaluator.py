@@ -4,29 +4,24 @@ import os
 
 import numpy as np
 
-from wsol_tf.evaluation import box_ops
+from wsol_tf import box_ops
+from wsol_tf.evaluation import reference
 from wsol_tf.evaluation._parallel import MODES
 from wsol_tf.evaluation._parallel import parallel_map
 from wsol_tf.evaluation.cam_ops import check_scoremap
 from wsol_tf.evaluation.cam_to_boxes import largest_contour_boxes
 from wsol_tf.evaluation.cam_to_boxes import levels_table
-from wsol_tf.evaluation.cam_to_boxes import multi_contour_boxes
 from wsol_tf.evaluation.cam_to_boxes import to_uint8
 
-try:  # optional C kernel (setup.py builds it when a compiler is available)
+try:  # the C kernel of the MaxBoxAccV2 path, built by setup.py
     from wsol_tf.evaluation import _fastboxes
-except ImportError:  # pragma: no cover (no compiler at install time)
+except ImportError:  # reported by BoxEvaluator(backend="fast")
     _fastboxes = None
 
-# Multi-contour (MaxBoxAccV2) search in use: "c" (the `_fastboxes` union-find
-# kernel) or "numpy" (`cam_to_boxes.multi_contour_boxes`); both give the same
-# results. Set it to "numpy" (or the environment variable
-# WSOL_TF_NO_C_EXTENSION=1 before import) to force the numpy path.
-FAST_PATH = (
-    "c"
-    if _fastboxes is not None and not os.environ.get("WSOL_TF_NO_C_EXTENSION")
-    else "numpy"
-)
+# "fast": the C kernel `_fastboxes` (MaxBoxAccV2) or OpenCV once per
+# distinct integer level (V1); "reference": the literal wsolevaluation loop
+# (`reference.py`), per image and threshold (the oracle, slow).
+BACKENDS = ("fast", "reference")
 
 
 def default_workers():
@@ -37,9 +32,34 @@ def default_workers():
         return max(1, os.cpu_count() or 1)
 
 
-def _chunk_best_iou(maps, thresholds, gt, gt_valid, multi_contour, path, sl):
+def _check_kernel():
+    if _fastboxes is None:
+        raise ImportError(
+            "The C kernel wsol_tf.evaluation._fastboxes is not built: run "
+            "`pip install -e .` or `python setup.py build_ext --inplace` in "
+            "the wsol_tf checkout (needs a C compiler)."
+        )
+
+
+def _reference_best_iou(maps, thresholds, gt, gt_valid, multi_contour):
+    """Best IoU [n, T] from the literal wsolevaluation loop, map by map."""
+    return np.stack(
+        [
+            reference.best_iou_at_thresholds(
+                scoremap, boxes[valid], thresholds, multi_contour
+            )
+            for scoremap, boxes, valid in zip(maps, gt, gt_valid)
+        ]
+    )
+
+
+def _chunk_best_iou(maps, thresholds, gt, gt_valid, multi_contour, backend, sl):
     """Best IoU [n, T] of the maps `sl` at every CAM threshold."""
     maps, gt, gt_valid = maps[sl], gt[sl], gt_valid[sl]
+    if backend == "reference":
+        return _reference_best_iou(
+            maps, thresholds, gt, gt_valid, multi_contour
+        )
     # uint8 maps per chunk, in the worker: small reused buffers, in parallel.
     s8 = np.empty(maps.shape, np.uint8)
     for i, scoremap in enumerate(maps):  # small temporaries
@@ -47,7 +67,7 @@ def _chunk_best_iou(maps, thresholds, gt, gt_valid, multi_contour, path, sl):
     levels, n_levels, index = levels_table(
         thresholds, s8.reshape(len(s8), -1).max(axis=1)
     )
-    if multi_contour and path == "c":
+    if multi_contour:
         best = np.full(levels.shape, -1.0)
         _fastboxes.best_iou(  # releases the GIL: threads run in parallel
             s8,
@@ -57,13 +77,21 @@ def _chunk_best_iou(maps, thresholds, gt, gt_valid, multi_contour, path, sl):
             np.ascontiguousarray(gt_valid),
             best,
         )
-        return np.take_along_axis(best, index, axis=1)
-    search = multi_contour_boxes if multi_contour else largest_contour_boxes
-    boxes, image, level = search(s8, levels, n_levels)
-    best = box_ops.best_iou_per_level(
-        boxes, image, level, gt, gt_valid, levels.shape[1]
-    )
+    else:
+        boxes, image, level = largest_contour_boxes(s8, levels, n_levels)
+        best = box_ops.best_iou_per_level(
+            boxes, image, level, gt, gt_valid, levels.shape[1]
+        )
     return np.take_along_axis(best, index, axis=1)
+
+
+def curve_best_thresholds(curve):
+    """dict IoU threshold -> CAM threshold of the curve's maximum (first)."""
+    thresholds = curve["thresholds"]
+    return {
+        t: float(thresholds[int(np.argmax(acc))])
+        for t, acc in curve["box_acc"].items()
+    }
 
 
 class BoxEvaluator:
@@ -78,12 +106,13 @@ class BoxEvaluator:
     `>= delta / 100`. `MaxBoxAcc(delta) = max_t 100 * #correct / #maps`,
     each delta with its own best `t`; "mean" over the deltas is MaxBoxAccV2.
 
-    The multi-contour boxes of all thresholds come from one pass over the
-    map's component trees instead of one `cv2.findContours` per threshold
-    (see `cam_to_boxes.py`; the optional C kernel `_fastboxes`, used when
-    built, does it with two union-finds, see `FAST_PATH`); V1 calls
-    `cv2.findContours` once per distinct integer threshold. Batches are
-    split over `num_workers` threads or processes.
+    With `backend="fast"`, the multi-contour boxes of all thresholds come
+    from one pass of the C kernel `_fastboxes` (two union-finds over the
+    map's pixels, see `_fastboxes.c`) instead of one `cv2.findContours` per
+    threshold; V1 calls `cv2.findContours` once per distinct integer
+    threshold. `backend="reference"` runs the literal wsolevaluation loop
+    (`reference.py`) instead: same results, the oracle of the tests. Batches
+    are split over `num_workers` threads or processes.
 
     Args:
         iou_thresholds: IoU thresholds in percent.
@@ -97,6 +126,8 @@ class BoxEvaluator:
             imported, then threads), "process" or "thread".
         cam_thresholds: optional explicit ascending CAM thresholds in
             [0, 1) replacing the grid (e.g. `[0.2]` for a fixed threshold).
+        backend: "fast" (the C kernel for MaxBoxAccV2; raises ImportError
+            when it is not built) or "reference" (the literal loop).
 
     Example:
     >>> ev = BoxEvaluator(cam_curve_interval=0.1)
@@ -119,6 +150,7 @@ class BoxEvaluator:
         chunk_size=16,
         cam_thresholds=None,
         parallel="auto",
+        backend="fast",
     ):
         thresholds = tuple(int(t) for t in iou_thresholds)
         if not thresholds or any(
@@ -140,6 +172,13 @@ class BoxEvaluator:
                 f"Expected `parallel` in {MODES}. "
                 f"Received: parallel={parallel!r}"
             )
+        if backend not in BACKENDS:
+            raise ValueError(
+                f"Expected `backend` in {BACKENDS}. "
+                f"Received: backend={backend!r}"
+            )
+        if backend == "fast" and multi_contour_eval:
+            _check_kernel()
         if num_workers is not None and num_workers < 1:
             raise ValueError(
                 f"Expected `num_workers` >= 1 or None. "
@@ -151,6 +190,7 @@ class BoxEvaluator:
         self.num_workers = num_workers or default_workers()
         self.chunk_size = int(chunk_size)
         self.parallel = parallel
+        self.backend = backend
         if cam_thresholds is None:
             self.cam_thresholds = np.arange(0, 1, cam_curve_interval)
         else:
@@ -227,11 +267,10 @@ class BoxEvaluator:
             valid[i, : len(b)] = True
         step = self.chunk_size
         jobs = [slice(i, min(i + step, n)) for i in range(0, n, step)]
-        path = "c" if FAST_PATH == "c" and _fastboxes is not None else "numpy"
         multi = self.multi_contour_eval
-        args = (scoremaps, self.cam_thresholds, gt, valid, multi, path)
+        args = (scoremaps, self.cam_thresholds, gt, valid, multi, self.backend)
         mode = self.parallel
-        if multi and path == "c" and mode == "auto":
+        if multi and self.backend == "fast" and mode == "auto":
             mode = "thread"  # the C kernel runs without the GIL
         parts = parallel_map(
             _chunk_best_iou, args, jobs, self.num_workers, mode
@@ -269,10 +308,7 @@ class BoxEvaluator:
 
     def best_thresholds(self):
         """dict IoU threshold -> CAM threshold of MaxBoxAcc (first best)."""
-        return {
-            t: float(self.cam_thresholds[int(np.argmax(a))])
-            for t, a in self.box_acc.items()
-        }
+        return curve_best_thresholds(self.curve())
 
     def curve(self):
         """The BoxAcc curves: {"thresholds": [T], "box_acc": {delta: [T]}}."""

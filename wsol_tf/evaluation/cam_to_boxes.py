@@ -11,18 +11,16 @@ Conventions (`spec/method.md` §4.2 and Appendix 1.5):
 - no contour -> the single box `(0, 0, 0, 0)`.
 
 `cam_to_boxes` and `level_boxes_opencv` call OpenCV exactly like the
-reference. `multi_contour_boxes` gives the same multi-contour boxes for all
-thresholds at once without calling `findContours`: outer contours are the
+reference. The multi-contour boxes of all thresholds at once come from the C
+kernel `_fastboxes` (see `box_evaluator.py`): outer contours are the
 8-connected components of the foreground, hole contours the 4-connected
 background components that do not touch the border, whose contour box is the
-hole's pixel box grown by one pixel on each side (see `_segments.py`).
+hole's pixel box grown by one pixel on each side.
 """
 
 import cv2
 import numpy as np
 
-from wsol_tf.evaluation import _groups
-from wsol_tf.evaluation._segments import build_forests
 from wsol_tf.evaluation.cam_ops import check_scoremap
 
 _CONTOUR_INDEX = 1 if cv2.__version__.split(".")[0] == "3" else 0
@@ -121,8 +119,8 @@ def levels_table(thresholds, s8_max):
     return levels, n_levels, index
 
 
-def multi_contour_boxes(s8, levels, n_levels):
-    """All multi-contour boxes of a batch at all levels, without findContours.
+def largest_contour_boxes(s8, levels, n_levels):
+    """V1 boxes (largest contour by `cv2.contourArea`) of a batch.
 
     Args:
         s8: uint8 array [B, H, W] (see `to_uint8`).
@@ -130,55 +128,11 @@ def multi_contour_boxes(s8, levels, n_levels):
         n_levels: int array [B], number of valid levels per image.
 
     Returns:
-        (boxes int64 [N, 4], image int64 [N], level slot int64 [N]): for every
-        image and level, exactly the set of boxes of the reference's contours
-        (a box repeated by several contours may appear once).
-    """
-    batch, height, width = s8.shape
-    # qlut[i, v] = number of levels of image i strictly below v.
-    grid = np.arange(256)
-    qlut = np.stack([np.searchsorted(lv, grid, "left") for lv in levels])
-    forests = build_forests(s8)
-    active = np.ones(batch, bool)
-    parts = []
-    for fg in (True, False):
-        forest = forests["fg" if fg else "bg"]
-        (boxes, img, lev), too_big = _groups.group_boxes(
-            forest, fg, qlut, n_levels, height, width, active
-        )
-        active &= ~too_big
-        grow, shift = (1, 0) if fg else (2, 1)
-        boxes = boxes.astype(np.int64)
-        boxes[:, :2] -= shift
-        boxes[:, 2] = np.minimum(boxes[:, 2] + grow, width - 1)
-        boxes[:, 3] = np.minimum(boxes[:, 3] + grow, height - 1)
-        parts.append((boxes, img, lev))
-    # Levels at or above the map's maximum: no contour, box (0, 0, 0, 0).
-    first_empty = qlut[np.arange(batch), s8.reshape(batch, -1).max(axis=1)]
-    n_empty = n_levels - first_empty
-    img = np.repeat(np.arange(batch), n_empty)
-    lev = np.arange(img.size) - np.repeat(np.cumsum(n_empty) - n_empty, n_empty)
-    lev += np.repeat(first_empty, n_empty)
-    parts.append((np.zeros((img.size, 4), np.int64), img, lev))
-    boxes = np.concatenate([p[0] for p in parts])
-    img = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    lev = np.concatenate([p[2] for p in parts]).astype(np.int64)
-    keep = active[img]
-    parts = [(boxes[keep], img[keep], lev[keep])]
-    for i in np.flatnonzero(~active):  # too complex for the fast path
-        for j in range(int(n_levels[i])):
-            b = level_boxes_opencv(s8[i], int(levels[i, j]), True)
-            parts.append((b, np.full(len(b), i), np.full(len(b), j)))
-    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+        (boxes int64 [N, 4], image int64 [N], level slot int64 [N]), one box
+        per image and level.
 
-
-def largest_contour_boxes(s8, levels, n_levels):
-    """V1 boxes (largest contour by `cv2.contourArea`) of a batch.
-
-    Same arguments and returns as `multi_contour_boxes`; one box per image
-    and level. Uses `cv2.findContours` once per distinct level (on the
-    foreground's bounding box) so that ties are broken exactly as the
-    reference does.
+    Uses `cv2.findContours` once per distinct level (on the foreground's
+    bounding box) so that ties are broken exactly as the reference does.
     """
     boxes, img, lev = [], [], []
     for i in range(s8.shape[0]):

@@ -8,7 +8,8 @@ metadata loading: GT boxes are passed in, already in the score map's frame.
 `np.int` / `np.float` are spelled `np.int64` / `np.float64`.
 
 This is the slow, obviously faithful version: tests check the fast
-`BoxEvaluator` against it hit for hit, and `bench/eval_bench.py` times both.
+`BoxEvaluator` against it hit for hit, `BoxEvaluator(backend="reference")`
+runs it, and `bench/eval_bench.py` times both.
 """
 
 import cv2
@@ -115,6 +116,29 @@ def compute_bboxes_from_scoremaps(
     return estimated_boxes_at_each_thr, number_of_box_list
 
 
+def best_iou_at_thresholds(
+    scoremap, gt_boxes, scoremap_threshold_list, multi_contour_eval
+):
+    """Best IoU per threshold (the first half of wsolevaluation accumulate)."""
+    boxes_at_thresholds, number_of_box_list = compute_bboxes_from_scoremaps(
+        scoremap=scoremap,
+        scoremap_threshold_list=scoremap_threshold_list,
+        multi_contour_eval=multi_contour_eval,
+    )
+    boxes_at_thresholds = np.concatenate(boxes_at_thresholds, axis=0)
+    multiple_iou = calculate_multiple_iou(
+        np.array(boxes_at_thresholds), np.array(gt_boxes)
+    )
+    idx = 0
+    sliced_multiple_iou = []
+    for nr_box in number_of_box_list:
+        sliced_multiple_iou.append(
+            max(multiple_iou.max(1)[idx : idx + nr_box])
+        )
+        idx += nr_box
+    return np.asarray(sliced_multiple_iou, np.float64)
+
+
 class ReferenceBoxEvaluator:
     """wsolevaluation `BoxEvaluator` with GT boxes passed to `accumulate`.
 
@@ -141,22 +165,12 @@ class ReferenceBoxEvaluator:
         }
 
     def accumulate(self, scoremap, gt_boxes):
-        boxes_at_thresholds, number_of_box_list = compute_bboxes_from_scoremaps(
-            scoremap=scoremap,
-            scoremap_threshold_list=self.cam_threshold_list,
-            multi_contour_eval=self.multi_contour_eval,
+        sliced_multiple_iou = best_iou_at_thresholds(
+            scoremap,
+            gt_boxes,
+            self.cam_threshold_list,
+            self.multi_contour_eval,
         )
-        boxes_at_thresholds = np.concatenate(boxes_at_thresholds, axis=0)
-        multiple_iou = calculate_multiple_iou(
-            np.array(boxes_at_thresholds), np.array(gt_boxes)
-        )
-        idx = 0
-        sliced_multiple_iou = []
-        for nr_box in number_of_box_list:
-            sliced_multiple_iou.append(
-                max(multiple_iou.max(1)[idx : idx + nr_box])
-            )
-            idx += nr_box
         for _THRESHOLD in self.iou_threshold_list:
             correct_threshold_indices = np.where(
                 np.asarray(sliced_multiple_iou) >= (_THRESHOLD / 100)

@@ -12,6 +12,48 @@ from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
 from wsol_tf.evaluation.localization import LocalizationAccuracy
 from wsol_tf.evaluation.mask_evaluator import MaskEvaluator
 
+# CAM threshold of drawn and served boxes when no box curve is available.
+FALLBACK_CAM_THRESHOLD = 0.5
+
+
+def best_thresholds(metrics, prefix=""):
+    """dict IoU -> CAM threshold of MaxBoxAcc from `evaluate_model` metrics.
+
+    Args:
+        metrics: dict with `<prefix>best_threshold_<t>` keys (e.g. Keras
+            logs of `LocalizationMetricsCallback` with prefix "val_").
+        prefix: the metric name prefix.
+
+    Returns:
+        dict int IoU threshold -> float, in the metrics' order (empty when
+        the split had no boxes).
+    """
+    key = prefix + "best_threshold_"
+    return {
+        int(name[len(key) :]): float(value)
+        for name, value in metrics.items()
+        if name.startswith(key)
+    }
+
+
+def serving_threshold(thresholds):
+    """CAM threshold of the drawn and served boxes.
+
+    The one of MaxBoxAcc at IoU 50, else of the first IoU threshold;
+    `FALLBACK_CAM_THRESHOLD` when there is none (a split without boxes).
+
+    Args:
+        thresholds: dict IoU threshold -> CAM threshold (see
+            `best_thresholds`, `BoxEvaluator.best_thresholds`), or None.
+
+    Example:
+    >>> serving_threshold({30: 0.1, 50: 0.25})
+    0.25
+    """
+    if not thresholds:
+        return FALLBACK_CAM_THRESHOLD
+    return float(thresholds.get(50, next(iter(thresholds.values()))))
+
 
 @dataclasses.dataclass
 class EvalResult:

@@ -13,14 +13,14 @@ out = loaded.localize(images, tf.constant(0.3))  # another CAM threshold
 """
 
 import os
-import shutil
-import tempfile
-import uuid
 
 import cv2
 import keras
 import numpy as np
 import tensorflow as tf
+
+from wsol_tf.evaluation.runner import FALLBACK_CAM_THRESHOLD
+from wsol_tf.io_utils import atomic_path
 
 
 def cubic_resize_matrix(in_size, out_size):
@@ -157,7 +157,9 @@ def localize(model, images, threshold, image_size):
     }
 
 
-def export_saved_model(model, path, image_size, threshold=0.5):
+def export_saved_model(
+    model, path, image_size, threshold=FALLBACK_CAM_THRESHOLD
+):
     """Writes `model` as a SavedModel with float32 serving signatures.
 
     Endpoints (the first is also `serving_default`):
@@ -203,20 +205,6 @@ def export_saved_model(model, path, image_size, threshold=0.5):
         lambda images, t: localize(model, images, t, image_size),
         input_signature=[spec, tf.TensorSpec([], tf.float32)],
     )
-    path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
-    try:
+    with atomic_path(path) as tmp:
         archive.write_out(tmp, verbose=False)
-        if os.path.exists(path):
-            old = f"{path}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    return os.path.abspath(path)

@@ -21,10 +21,10 @@ finished epoch (`backup/` is kept after the end, so rerunning a finished
 run with more `epochs` continues it; delete `model_dir` to start over).
 """
 
-from wsol_tf.training.callbacks import MONITOR  # noqa: F401
-from wsol_tf.training.callbacks import AtomicBackupAndRestore  # noqa: F401
-from wsol_tf.training.callbacks import AtomicModelCheckpoint  # noqa: F401
-from wsol_tf.training.callbacks import CamImageSummary  # noqa: F401
+from wsol_tf.callbacks import MONITOR  # noqa: F401
+from wsol_tf.callbacks import AtomicBackupAndRestore  # noqa: F401
+from wsol_tf.callbacks import AtomicModelCheckpoint  # noqa: F401
+from wsol_tf.callbacks import CamImageSummary  # noqa: F401
 from wsol_tf.training.callbacks import step_decay  # noqa: F401
 from wsol_tf.training.loop import finish  # noqa: F401
 from wsol_tf.training.loop import resolve_experiment  # noqa: F401

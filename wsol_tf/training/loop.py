@@ -12,7 +12,10 @@ from wsol_tf.callbacks import LocalizationMetricsCallback
 from wsol_tf.data import build_dataset
 from wsol_tf.data import name_undecodable_images
 from wsol_tf.data import resolve_dataset
+from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
+from wsol_tf.evaluation.runner import best_thresholds
 from wsol_tf.evaluation.runner import evaluate_model
+from wsol_tf.evaluation.runner import serving_threshold
 from wsol_tf.export import export_saved_model
 from wsol_tf.models import build_model
 from wsol_tf.optimizers import build_optimizer
@@ -215,11 +218,28 @@ def run_training(config, *, callbacks=(), verbose="auto"):
     return model, history, final
 
 
+def _last_val_thresholds(model, config):
+    """Best CAM thresholds of the callback's val evaluation of the final
+    weights (from `model.history`), or None when it did not run then."""
+    history = getattr(model, "history", None)
+    every = config.train.eval_every_epochs
+    if history is None or not getattr(history, "epoch", None) or every <= 0:
+        return None
+    if (history.epoch[-1] + 1) % every:
+        return None
+    last = {k: v[-1] for k, v in history.history.items() if v}
+    if "val_num_images" not in last:
+        return None
+    return best_thresholds(last, prefix="val_")  # empty: val has no boxes
+
+
 def finish(model, config, write_outputs=True):
     """Test-split metrics (printed, JSON), visualizations and the export.
 
     The CAM threshold of the drawn and served boxes is the one of
-    MaxBoxAcc@50 on the val split (train-fullsup), never chosen on test.
+    MaxBoxAcc@50 on the val split (train-fullsup), never chosen on test:
+    the one `LocalizationMetricsCallback` computed on the final weights
+    when it ran at the last epoch, else from one evaluation of val.
     """
     data, model_dir = config.data, config.train.model_dir
     test_ds = build_dataset(data, data.test_split, training=False)
@@ -231,14 +251,12 @@ def finish(model, config, write_outputs=True):
     }
     train = config.train
     if write_outputs and (train.visualize or train.export):
-        val_ds = build_dataset(data, data.val_split, training=False)
-        evaluator, _ = visualization.accumulate_split(
-            model, val_ds, config.eval
-        )
-        threshold = 0.5
-        if evaluator is not None:
-            best = evaluator.best_thresholds()
-            threshold = best.get(50, next(iter(best.values())))
+        thresholds = _last_val_thresholds(model, config)
+        if thresholds is None:  # no val evaluation of the final weights
+            val_ds = build_dataset(data, data.val_split, training=False)
+            curve = visualization.split_box_curve(model, val_ds, config.eval)
+            thresholds = curve and curve_best_thresholds(curve)
+        threshold = serving_threshold(thresholds)
         report["cam_threshold"] = {
             "value": threshold,
             "source": f"MaxBoxAcc@50 on the {data.val_split} split",

@@ -1,35 +1,8 @@
-"""Files and text a training run writes: atomic JSON, metrics tables."""
-
-import json
-import os
-import uuid
+"""Text a training run reports: protocol settings, metrics tables."""
 
 import numpy as np
 
-
-def write_json(path, obj):
-    """Writes `obj` as JSON atomically (temp file in the same dir + rename)."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex[:8]}.json")
-    with open(tmp, "w") as f:
-        json.dump(_jsonable(obj), f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
-
-
-def _jsonable(value):
-    """Builtin types for JSON: str dict keys (e.g. IoU 50 -> "50")."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+from wsol_tf.io_utils import write_json  # noqa: F401 (training API name)
 
 
 def protocol_settings(data_config, eval_config, split):

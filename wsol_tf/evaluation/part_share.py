@@ -1,6 +1,17 @@
 """How much of a CAM lies on the part (head) vs the whole synthetic object.
 
-Used by quality_bench.py; no flags here so that tests can import it.
+A metric of the synthetic dataset (`wsol_tf.data.synthetic`), used by
+`bench/quality_bench.py`. Not imported by `wsol_tf.evaluation` itself: it
+needs the TensorFlow input pipeline.
+
+Example:
+
+```python
+from wsol_tf.evaluation.part_share import part_share
+
+shares = part_share(model, resolve_dataset(data_config))
+shares["head_of_object"], shares["head_area"]
+```
 """
 
 import os
@@ -10,7 +21,7 @@ import numpy as np
 
 from wsol_tf.data import build_dataset
 from wsol_tf.data.synthetic import render_image
-from wsol_tf.evaluation import scoremaps_from_cams
+from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
 
 
 def _union_at(masks, size):
@@ -35,6 +46,10 @@ def part_share(model, data):
     `head_of_object` of a map uniform on the object). A CAM that finds only
     the part has head_of_object >> head_area; one that "recovers the whole
     object" (the paper's claim for ICL) brings it down towards head_area.
+
+    Args:
+        model: anything with `compute_cams(images, class_ids)`.
+        data: a resolved synthetic `DataConfig` (see `resolve_dataset`).
 
     Returns:
         dict of the three means over the test images, in %.

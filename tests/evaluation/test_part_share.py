@@ -1,7 +1,6 @@
-"""bench/part_share.py: CAM mass on the head vs the object, hand-made maps."""
+"""wsol_tf/evaluation/part_share.py: CAM mass on the head vs the object,
+hand-made maps."""
 
-import os
-import sys
 
 import cv2
 import numpy as np
@@ -11,11 +10,7 @@ from wsol_tf.config import DataConfig
 from wsol_tf.data import build_dataset
 from wsol_tf.data import resolve_dataset
 from wsol_tf.data.synthetic import render_image
-
-sys.path.insert(
-    0, os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "bench")
-)
-from part_share import part_share  # noqa: E402
+from wsol_tf.evaluation.part_share import part_share
 
 SIZE = 48
 
