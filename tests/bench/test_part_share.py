@@ -24,6 +24,7 @@ SIZE = 48
 def data(tmp_path_factory):
     return resolve_dataset(
         DataConfig(
+            dataset_name="synthetic_heads",
             cache_dir=str(tmp_path_factory.mktemp("cache")),
             image_size=SIZE,
             resize_size=SIZE,
