@@ -221,11 +221,76 @@ def dataset_properties(num_classes=4, per_split=(64, 8, 16)):
     )
 
 
+_VIEW_TEXT = dict(
+    head_only="head only",
+    body_only="body + wings + tail only",
+    background_only="background only (object boxes grey)",
+    no_head="everything but the head",
+    full="full image",
+)
+
+
+def markdown(results):
+    """The probe table and the dataset properties, as markdown lines."""
+    e, s = results["expected"], results["settings"]
+    lines = [
+        "| View | Test accuracy (%) | Train accuracy (%) | Reference |",
+        "|---|---|---|---|",
+    ]
+    reference = dict(
+        head_only="100 (the head decides)",
+        body_only=f"Bayes {e['bayes_body_only']:.1f}",
+        background_only=f"Bayes {e['bayes_background_only']:.1f} "
+        "(context band)",
+    )
+    for view, r in results["views"].items():
+        lines.append(
+            f"| {_VIEW_TEXT[view]} | {r['test_accuracy']:.1f} | "
+            f"{r['train_accuracy']:.1f} | "
+            f"{reference.get(view, '')} |"
+        )
+    lines += [
+        "",
+        f"Chance {e['chance']:.0f} %. {s['num_classes']} classes, "
+        f"body_rate {s['body_rate']}, context_rate {s['context_rate']}; "
+        f"{s['train_per_class']} train / {s['test_per_class']} test images "
+        f"per class at {s['input_size']} px, ~{s['steps']} steps; "
+        f"model: {s['model']}.",
+        "",
+        "| Property (default set, all splits) | mean | p0 | p10 | p50 | p90 "
+        "| p100 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    d = results["dataset_properties"]
+    rows = [(f"{k} share of the object (%)", v) for k, v in d[
+        "part_share_of_object_pct"
+    ].items()]
+    rows += [
+        ("object area / image area (%)", d["object_area_share_of_image_pct"]),
+        ("box area / image area (%)", d["box_area_share_of_image_pct"]),
+        ("box width / image width (%)", d["box_width_share_pct"]),
+        ("box height / image height (%)", d["box_height_share_pct"]),
+    ]
+    for name, q in rows:
+        lines.append(
+            f"| {name} | {q['mean']} | {q['p0']} | {q['p10']} | {q['p50']} "
+            f"| {q['p90']} | {q['p100']} |"
+        )
+    counts = ", ".join(
+        f"{n}: {c}" for n, c in d["objects_per_image"].items()
+    )
+    lines.append("")
+    lines.append(f"Objects per image ({d['images']} images): {counts}.")
+    return lines
+
+
 def _write(path, results):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".tmp", "w") as f:
         json.dump(results, f, indent=2)
     os.replace(path + ".tmp", path)
+    with open(os.path.splitext(path)[0] + ".md", "w") as f:
+        f.write("\n".join(markdown(results)) + "\n")
 
 
 def main(argv):

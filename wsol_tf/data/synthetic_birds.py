@@ -18,9 +18,12 @@ object, as on CUB:
   kind with probability `context_rate + (1 - context_rate) / 4` (like water
   for seabirds) and a uniformly random kind otherwise.
 
-Objects are large (about 20-50 % of the image) and face left or right,
-tilted by at most 30 degrees; 15 % of the images hold two smaller objects
-of the same class.
+Objects are large (the object covers ~14-26 % of the image, median 19 %,
+10th-90th percentile; its box ~25 %) and face left or right, tilted by at
+most 26 degrees; 15 % of the images hold two smaller objects of the same
+class. Larger objects make a fixed centred map a strong baseline (with
+`BODY_HALF_LENGTH` (0.32, 0.4): median object 25 %, best centred square
+box MaxBoxAccV2 ~44 on the test split, against ~34 here).
 """
 
 import collections
@@ -69,6 +72,8 @@ MAX_CLASSES = len(BODY_FAMILIES) * len(BODY_HUES)
 # Head disc radius**2 = HEAD_FRACTION * body ellipse a * b (x head_scale).
 HEAD_FRACTION = (0.05, 0.08)
 MAX_HEAD_SCALE = 2.0  # keeps the head under ~12 % of the object
+# Body ellipse semi-axis along the bird / image side (single object).
+BODY_HALF_LENGTH = (0.26, 0.36)
 TWO_OBJECT_PROBABILITY = 0.15
 BODY_RATE = 0.6
 CONTEXT_RATE = 0.2
@@ -120,7 +125,7 @@ def _frame(g, xx, yy, cx, cy):
 
 
 def _geometry(rng, scale, side, head_scale):
-    a = side * scale * rng.uniform(0.32, 0.4)
+    a = side * scale * rng.uniform(*BODY_HALF_LENGTH)
     b = a * rng.uniform(0.55, 0.75)
     low, high = (head_scale * f for f in HEAD_FRACTION)
     return dict(
