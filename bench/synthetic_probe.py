@@ -22,11 +22,10 @@ set. Results are written to --output after each view.
     python bench/synthetic_probe.py            # ~5-8 min on 2 cores
 """
 
-import datetime
 import itertools
 import json
 import os
-import platform
+import sys
 import time
 
 from absl import app
@@ -40,10 +39,14 @@ import numpy as np  # noqa: E402
 from wsol_tf.data import synthetic  # noqa: E402
 from wsol_tf.data import synthetic_birds  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_tables  # noqa: E402
+
 _OUTPUT = flags.DEFINE_string(
     "output",
-    f"bench/results/synthetic_probe_{datetime.date.today():%Y-%m-%d}.json",
-    "Results JSON (rewritten after each view).",
+    None,
+    "Results JSON, rewritten after each view (default: "
+    "bench/results/synthetic_probe_<date>.json) with its .md beside it.",
 )
 _TRAIN = flags.DEFINE_integer("train_per_class", 250, "Probe train images.")
 _TEST = flags.DEFINE_integer("test_per_class", 100, "Probe test images.")
@@ -53,6 +56,12 @@ _VIEWS = flags.DEFINE_list(
     "views",
     ["head_only", "body_only", "background_only", "no_head", "full"],
     "Views to train on.",
+)
+_README = flags.DEFINE_list(
+    "write_readme",
+    [],
+    "Instead of running: rewrite bench/README.md's synthetic_probe section "
+    "from these result JSONs (the first gives the properties).",
 )
 _NUM_CLASSES = 4  # the DataConfig default
 _SEED = 0
@@ -124,7 +133,9 @@ def _render_split(split, per_class, size):
             image_size=128,
         )
         for name, image in _views(ex).items():
-            small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                image, (size, size), interpolation=cv2.INTER_AREA
+            )
             views.setdefault(name, []).append(small)
         labels.append(label)
     return {k: np.stack(v).astype(np.float32) for k, v in views.items()}, (
@@ -172,13 +183,48 @@ def _train_and_test(x_train, y_train, x_test, y_test, steps, seed):
     )
 
 
+def _iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return ix * iy / (union - ix * iy)
+
+
+def centred_box_baseline(boxes):
+    """MaxBoxAccV2 (%) of the best centred square box, the same per image.
+
+    `boxes`: per image, its GT boxes normalised to [0, 1] (the protocol
+    resizes every image to a square). A centred isotropic Gaussian map,
+    thresholded, gives exactly such boxes, so this is the centre
+    baseline's best case over all sizes.
+    """
+    sides = np.linspace(0.01, 1.0, 100)
+    accuracy = []
+    for delta in (0.3, 0.5, 0.7):
+        hits = [
+            np.mean(
+                [
+                    max(_iou((0.5 - s / 2, 0.5 - s / 2, 0.5 + s / 2,
+                              0.5 + s / 2), g) for g in image) >= delta
+                    for image in boxes
+                ]
+            )
+            for s in sides
+        ]
+        accuracy.append(100.0 * float(max(hits)))
+    return dict(zip(("iou30", "iou50", "iou70"), accuracy), mean=float(
+        np.mean(accuracy)
+    ))
+
+
 def dataset_properties(num_classes=4, per_split=(64, 8, 16)):
     """Head / part shares, objects per image, object area and box sizes.
 
-    Over every image of the default set (its settings, all three splits).
+    Over every image of the default set (its settings, all three splits);
+    the centred-box baseline over its test split.
     """
     part_share = {name: [] for name in synthetic_birds.PART_NAMES[1:]}
-    objects, area, box_area, box_side = [], [], [], []
+    objects, area, box_area, box_side, test_boxes = [], [], [], [], []
     for split, per_class in zip(synthetic.SPLITS, per_split):
         for index in range(per_class * num_classes):
             ex = synthetic.render_birds_image(
@@ -194,6 +240,15 @@ def dataset_properties(num_classes=4, per_split=(64, 8, 16)):
                         part_share[name].append((lab == value).sum() / (
                             (lab > 0).sum()
                         ))
+            height, width = ex.image.shape[:2]
+            if split == "test":
+                test_boxes.append(
+                    [
+                        (x0 / width, y0 / height, (x1 + 1) / width,
+                         (y1 + 1) / height)
+                        for x0, y0, x1, y1 in ex.boxes
+                    ]
+                )
             for x0, y0, x1, y1 in ex.boxes:
                 w, h = x1 - x0 + 1, y1 - y0 + 1
                 box_area.append(w * h / pixels)
@@ -202,10 +257,11 @@ def dataset_properties(num_classes=4, per_split=(64, 8, 16)):
                 )
 
     def pct(values):
-        q = np.percentile(100.0 * np.asarray(values), [0, 10, 50, 90, 100])
+        points = (0, 10, 50, 90, 100)
+        q = np.percentile(100.0 * np.asarray(values), points)
         return dict(
             mean=round(float(100.0 * np.mean(values)), 2),
-            **{f"p{p}": round(float(v), 2) for p, v in zip((0, 10, 50, 90, 100), q)},
+            **{f"p{p}": round(float(v), 2) for p, v in zip(points, q)},
         )
 
     box_side = np.asarray(box_side)
@@ -218,6 +274,7 @@ def dataset_properties(num_classes=4, per_split=(64, 8, 16)):
         box_area_share_of_image_pct=pct(box_area),
         box_width_share_pct=pct(box_side[:, 0]),
         box_height_share_pct=pct(box_side[:, 1]),
+        centred_square_box_maxboxacc_v2=centred_box_baseline(test_boxes),
     )
 
 
@@ -281,32 +338,63 @@ def markdown(results):
     )
     lines.append("")
     lines.append(f"Objects per image ({d['images']} images): {counts}.")
+    if "centred_square_box_maxboxacc_v2" in d:
+        c = d["centred_square_box_maxboxacc_v2"]
+        lines.append(
+            "Best centred square box (the centre-Gaussian baseline's best "
+            f"case), test split: MaxBoxAccV2 {c['mean']:.1f} (IoU 0.3 / 0.5 "
+            f"/ 0.7: {c['iou30']:.1f} / {c['iou50']:.1f} / {c['iou70']:.1f})."
+        )
     return lines
 
 
+def write_readme(paths):
+    """Rewrites bench/README.md's synthetic_probe section from `paths`."""
+    lines = []
+    for k, path in enumerate(paths):
+        with open(path) as f:
+            results = json.load(f)
+        table = markdown(results)
+        if k:  # views only: the properties are the same set's
+            table = table[: table.index("") + 2]
+        meta = results["meta"]
+        lines += table + [
+            "",
+            f"Command: `{meta['command']}`; {meta['cpu']}, "
+            f"{meta['cpu_count']} CPUs, TensorFlow {meta['tensorflow']}; "
+            f"{meta['date_utc']}; load average at start "
+            f"{meta['loadavg_at_start'][0]:.1f}; "
+            f"{results['total_seconds']:.0f} s.",
+            f"(Generated from `bench/results/{os.path.basename(path)}`.)",
+            "",
+        ]
+    with open(make_tables.README) as f:
+        text = f.read()
+    text = make_tables.replace_section(
+        text, "synthetic_probe", "\n".join(lines)
+    )
+    make_tables.write_text(make_tables.README, text)
+
+
 def _write(path, results):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(path + ".tmp", path)
-    with open(os.path.splitext(path)[0] + ".md", "w") as f:
-        f.write("\n".join(markdown(results)) + "\n")
+    make_tables.write_json(path, results)
+    make_tables.write_text(
+        os.path.splitext(path)[0] + ".md", "\n".join(markdown(results)) + "\n"
+    )
 
 
 def main(argv):
     del argv
+    if _README.value:
+        write_readme(_README.value)
+        return
     import tensorflow as tf
 
     tf.config.threading.set_inter_op_parallelism_threads(2)
     tf.config.threading.set_intra_op_parallelism_threads(2)
     start = time.perf_counter()
     results = dict(
-        command="python bench/synthetic_probe.py",
-        started_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
-        machine=f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs; TensorFlow {tf.__version__}",
+        meta=make_tables.machine_info(),
         settings=dict(
             style="birds",
             num_classes=_NUM_CLASSES,
@@ -333,8 +421,9 @@ def main(argv):
         ),
         views={},
     )
+    output = _OUTPUT.value or make_tables.result_path("synthetic_probe", "json")
     results["dataset_properties"] = dataset_properties()
-    _write(_OUTPUT.value, results)
+    _write(output, results)
     train, y_train = _render_split("train", _TRAIN.value, _SIZE.value)
     test, y_test = _render_split("test", _TEST.value, _SIZE.value)
     results["render_seconds"] = round(time.perf_counter() - start, 1)
@@ -344,7 +433,7 @@ def main(argv):
         )
         print(view, results["views"][view], flush=True)
         results["total_seconds"] = round(time.perf_counter() - start, 1)
-        _write(_OUTPUT.value, results)
+        _write(output, results)
     print(json.dumps(results["dataset_properties"], indent=1))
 
 
