@@ -13,6 +13,7 @@ from wsol_tf.data import generate_synthetic_dataset
 from wsol_tf.data import read_metadata
 from wsol_tf.data import resolve_dataset
 from wsol_tf.data import synthetic_birds
+from wsol_tf.data.synthetic import part_label_map
 from wsol_tf.data.synthetic import read_part_masks
 from wsol_tf.data.synthetic import render_birds_image
 from wsol_tf.data.synthetic import render_from_settings
@@ -253,3 +254,36 @@ def test_default_set_generates_in_under_30_seconds(tmp_path):
     start = time.perf_counter()
     generate_synthetic_dataset(str(tmp_path / "d"))
     assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize("style", ["birds", "heads"])
+def test_part_label_map_re_renders_any_split(style, tmp_path):
+    root = generate_synthetic_dataset(
+        str(tmp_path / style),
+        style=style,
+        num_classes=2,
+        train_per_class=1,
+        val_per_class=1,
+        test_per_class=2,
+        image_size=48,
+        seed=5,
+    )
+    for split in ("train", "test"):
+        meta = read_metadata(
+            os.path.join(root, "metadata", "SYNTHETIC"), split, root
+        )
+        for image_id in meta.image_ids:
+            label = meta.labels[image_id]
+            labels = part_label_map(root, split, image_id, label)
+            width, height = meta.sizes[image_id]
+            assert labels.shape == (height, width)
+            ys, xs = np.nonzero(labels > 0)
+            boxes = meta.boxes[image_id]
+            assert xs.min() == min(b[0] for b in boxes)
+            assert ys.max() == max(b[3] for b in boxes)
+            assert (labels == 1).sum() > 0
+            on_disk = read_part_masks(root, image_id)
+            if split == "test" and style == "birds":
+                assert (on_disk == labels).all()
+            else:
+                assert on_disk is None

@@ -162,6 +162,36 @@ def render_from_settings(settings, split, index, class_id):
     return render(settings["seed"], split, index, class_id, **options)
 
 
+def part_label_map(data_root, split, image_id, class_id):
+    """Part labels of any image of a generated synthetic set, re-rendered.
+
+    Works for both styles and every split (the generator is deterministic
+    and `data_root/synthetic.json` holds its settings): the part-share
+    metric's source of head and object masks.
+
+    Args:
+        data_root: the dataset's root (holds synthetic.json).
+        split: "train", "val" or "test".
+        image_id: e.g. "images/test/001/test_00012.jpg".
+        class_id: the image's label.
+
+    Returns:
+        uint8 [H, W], values indexing `PART_NAMES` (union of the objects).
+        "heads" images have only head (1) and the rest of the object (2).
+    """
+    with open(os.path.join(data_root, "synthetic.json")) as f:
+        settings = json.load(f)
+    stem = os.path.splitext(os.path.basename(image_id))[0]
+    ex = render_from_settings(
+        settings, split, int(stem.rsplit("_", 1)[1]), class_id
+    )
+    if hasattr(ex, "part_labels"):
+        return ex.part_labels.max(axis=0)
+    labels = ex.instance_masks.any(0).astype(np.uint8) * 2
+    labels[ex.part_masks.any(0)] = 1
+    return labels
+
+
 def _check_range(name, value, low, high, low_open=False):
     if not ((low < value) if low_open else (low <= value)) or value > high:
         bracket = "<" if low_open else "<="
