@@ -300,7 +300,9 @@ def markdown(results):
         background_only=f"Bayes {e['bayes_background_only']:.1f} "
         "(context band)",
     )
-    for view, r in results["views"].items():
+    views = results["views"]
+    for view in [v for v in _VIEW_TEXT if v in views]:  # JSON keys sorted
+        r = views[view]
         lines.append(
             f"| {_VIEW_TEXT[view]} | {r['test_accuracy']:.1f} | "
             f"{r['train_accuracy']:.1f} | "
@@ -319,9 +321,11 @@ def markdown(results):
         "|---|---|---|---|---|---|---|",
     ]
     d = results["dataset_properties"]
-    rows = [(f"{k} share of the object (%)", v) for k, v in d[
-        "part_share_of_object_pct"
-    ].items()]
+    shares = d["part_share_of_object_pct"]
+    rows = [
+        (f"{k} share of the object (%)", shares[k])
+        for k in synthetic_birds.PART_NAMES[1:]
+    ]
     rows += [
         ("object area / image area (%)", d["object_area_share_of_image_pct"]),
         ("box area / image area (%)", d["box_area_share_of_image_pct"]),
