@@ -195,6 +195,7 @@ def icl_base():
 def data_config():
     size = _IMAGE.value
     return DataConfig(
+        dataset_name="synthetic_heads",  # the set this bench was built on
         cache_dir=_CACHE_DIR.value,
         image_size=size,
         resize_size=size * 8 // 7,  # 256 / 224, as the protocol

@@ -1,6 +1,7 @@
 """Writes the embedded synthetic WSOL dataset (see wsol_tf/data/synthetic.py).
 
     python tools/make_synthetic_dataset.py --output_dir=/tmp/synthetic
+    python tools/make_synthetic_dataset.py --style=heads --output_dir=/tmp/h
 
 Then train / evaluate with --data_root=/tmp/synthetic (dataset "synthetic"
 finds metadata/SYNTHETIC and metadata/SYNTHETIC_PXAP under it). Equal flags
@@ -11,30 +12,49 @@ from absl import app
 from absl import flags
 
 from wsol_tf.data import generate_synthetic_dataset
-from wsol_tf.data.synthetic_render import DISTRACTOR_HEAD_PROBABILITY
+from wsol_tf.data.synthetic import STYLES
 
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
-_NUM_CLASSES = flags.DEFINE_integer("num_classes", 4, "Classes (1-96).")
+_STYLE = flags.DEFINE_enum(
+    "style",
+    STYLES[0],
+    STYLES,
+    "birds: graded class evidence (dataset_name synthetic); heads: the "
+    "first set, only the head is evidence (dataset_name synthetic_heads).",
+)
+_NUM_CLASSES = flags.DEFINE_integer(
+    "num_classes", 4, "Classes (birds 1-24, heads 1-96)."
+)
 _TRAIN = flags.DEFINE_integer("train_per_class", 64, "Train images/class.")
 _VAL = flags.DEFINE_integer("val_per_class", 8, "Val images/class.")
 _TEST = flags.DEFINE_integer("test_per_class", 16, "Test images/class.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Nominal image side.")
 _SEED = flags.DEFINE_integer("seed", 0, "Generator seed.")
 _HEAD_SCALE = flags.DEFINE_float(
-    "head_scale", 1.0, "x the head (part) area (0 < s <= 3)."
+    "head_scale", 1.0, "x the head (part) area (birds <= 2, heads <= 3)."
+)
+_BODY_RATE = flags.DEFINE_float(
+    "body_rate",
+    None,
+    "birds: P(body / wings / tail show the class's plumage); default 0.6.",
+)
+_CONTEXT_RATE = flags.DEFINE_float(
+    "context_rate",
+    None,
+    "birds: P(ground band is the class's context kind); default 0.2.",
 )
 _DISTRACTORS = flags.DEFINE_float(
     "distractor_heads",
-    DISTRACTOR_HEAD_PROBABILITY,
-    "P(a head of another class in the background).",
+    None,
+    "heads: P(a head of another class in the background); default 0.4.",
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace output_dir.")
 
 
-def main(argv):
-    del argv
-    root = generate_synthetic_dataset(
+def _generate():
+    return generate_synthetic_dataset(
         _OUTPUT_DIR.value,
+        style=_STYLE.value,
         num_classes=_NUM_CLASSES.value,
         train_per_class=_TRAIN.value,
         val_per_class=_VAL.value,
@@ -42,11 +62,22 @@ def main(argv):
         image_size=_IMAGE_SIZE.value,
         seed=_SEED.value,
         head_scale=_HEAD_SCALE.value,
+        body_rate=_BODY_RATE.value,
+        context_rate=_CONTEXT_RATE.value,
         distractor_heads=_DISTRACTORS.value,
         overwrite=_OVERWRITE.value,
     )
+
+
+def main(argv):
+    del argv
+    try:
+        root = _generate()
+    except ValueError as e:
+        raise app.UsageError(str(e))
+    name = "synthetic" if _STYLE.value == "birds" else "synthetic_heads"
     print(f"Wrote the synthetic dataset to {root}")
-    print(f"  --data_root={root}")
+    print(f"  --dataset_name={name} --data_root={root}")
     print(
         f"  boxes: {root}/metadata/SYNTHETIC, masks: "
         f"{root}/metadata/SYNTHETIC_PXAP"

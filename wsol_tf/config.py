@@ -199,10 +199,35 @@ class DataConfig(ConfigBase):
         "Synthetic set: x the head (part) area (larger: easier to learn from "
         "scratch; <= 3).",
     )
-    synthetic_distractor_heads: float = setting(
-        0.4,
-        "Synthetic set: probability of another class's head in the "
-        "background.",
+    # Style-specific generator settings: None means the generator's own
+    # default (wsol_tf/data/synthetic.py, the one place they live).
+    synthetic_body_rate: Optional[float] = setting(
+        None,
+        "Synthetic 'synthetic' (birds) set: probability that each larger "
+        "part (body, wings, tail) shows its class's plumage (unset: 0.6).",
+        low=0,
+        high=1,
+    )
+    synthetic_context_rate: Optional[float] = setting(
+        None,
+        "Synthetic 'synthetic' (birds) set: probability that the ground "
+        "band is the class's own context kind (unset: 0.2).",
+        low=0,
+        high=1,
+    )
+    synthetic_class_offset: Optional[int] = setting(
+        None,
+        "Synthetic 'synthetic' (birds) set: the classes look like "
+        "generator classes offset..offset+K-1 (unset: 0); the synthetic "
+        "pretraining's source classes are disjoint from the default set's.",
+        low=0,
+    )
+    synthetic_distractor_heads: Optional[float] = setting(
+        None,
+        "Synthetic 'synthetic_heads' set: probability of another class's "
+        "head in the background (unset: 0.4).",
+        low=0,
+        high=1,
     )
 
 

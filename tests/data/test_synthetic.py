@@ -1,5 +1,9 @@
-"""Synthetic dataset: determinism, boxes/masks vs pixels, part design."""
+"""Synthetic datasets: determinism, layout, the first ("heads") set's design.
 
+The "birds" style's own design is tested in test_synthetic_birds.py.
+"""
+
+import hashlib
 import os
 import time
 
@@ -7,8 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from wsol_tf.config import DataConfig
 from wsol_tf.data import generate_synthetic_dataset
 from wsol_tf.data import read_metadata
+from wsol_tf.data import resolve_dataset
 from wsol_tf.data import validate_dataset
 from wsol_tf.data.synthetic import render_image
 from wsol_tf.data.synthetic_render import MAX_CLASSES
@@ -33,15 +39,29 @@ def _files(root):
     return out
 
 
-@pytest.fixture(scope="module")
-def tiny_synthetic(tmp_path_factory):
+# sha256 over "path:sha256(file)" lines (sorted) of the "heads" set written
+# with TINY and seed 0 by the generator before the "birds" style existed
+# (commit 0bdfb17, where it was the default set): the first set stays
+# byte-identical under its new name.
+HEADS_TINY_SHA256 = (
+    "5162ba5d05a50cc2d34d2f3cb0a67774a79ea7cad0328838f7549afc8ecfa3bd"
+)
+
+
+@pytest.fixture(scope="module", params=["birds", "heads"])
+def tiny_synthetic(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic") / "a"
-    return generate_synthetic_dataset(str(root), seed=0, **TINY)
+    return generate_synthetic_dataset(
+        str(root), style=request.param, seed=0, **TINY
+    )
 
 
 def test_deterministic_for_a_seed(tiny_synthetic, tmp_path):
-    again = generate_synthetic_dataset(str(tmp_path / "b"), seed=0, **TINY)
-    other = generate_synthetic_dataset(str(tmp_path / "c"), seed=1, **TINY)
+    with open(os.path.join(tiny_synthetic, "synthetic.json")) as f:
+        style = "birds" if '"birds"' in f.read() else "heads"
+    kwargs = dict(style=style, **TINY)
+    again = generate_synthetic_dataset(str(tmp_path / "b"), seed=0, **kwargs)
+    other = generate_synthetic_dataset(str(tmp_path / "c"), seed=1, **kwargs)
     first, second, third = (
         _files(tiny_synthetic),
         _files(again),
@@ -54,7 +74,31 @@ def test_deterministic_for_a_seed(tiny_synthetic, tmp_path):
     # Written atomically: no temporary directory is left behind.
     assert sorted(os.listdir(tmp_path)) == ["b", "c"]
     with pytest.raises(ValueError, match="Received: root="):
-        generate_synthetic_dataset(str(tmp_path / "b"), seed=0, **TINY)
+        generate_synthetic_dataset(str(tmp_path / "b"), seed=0, **kwargs)
+
+
+def test_heads_set_is_byte_identical_under_its_name(tmp_path):
+    root = resolve_dataset(
+        DataConfig(
+            dataset_name="synthetic_heads",
+            cache_dir=str(tmp_path),
+            synthetic_num_classes=3,
+            synthetic_train_per_class=2,
+            synthetic_val_per_class=1,
+            synthetic_test_per_class=2,
+            synthetic_image_size=48,
+        )
+    ).data_root
+    assert os.path.basename(root) == "synthetic_v1_c3_n2-1-2_s48_seed0"
+    files = _files(root)
+    assert len(files) == 59
+    digest = hashlib.sha256(
+        "".join(
+            f"{k}:{hashlib.sha256(v).hexdigest()}\n"
+            for k, v in sorted(files.items())
+        ).encode()
+    ).hexdigest()
+    assert digest == HEADS_TINY_SHA256
 
 
 def test_layout_reads_back_and_validates(tiny_synthetic):
@@ -188,9 +232,10 @@ def test_distractor_heads_probability():
 def test_variant_settings_get_their_own_cache_dir(tmp_path):
     from wsol_tf.data.synthetic import ensure_synthetic_dataset
 
-    default = ensure_synthetic_dataset(str(tmp_path), seed=0, **TINY)
+    heads = dict(style="heads", seed=0, **TINY)
+    default = ensure_synthetic_dataset(str(tmp_path), **heads)
     variant = ensure_synthetic_dataset(
-        str(tmp_path), seed=0, head_scale=2.0, distractor_heads=0.0, **TINY
+        str(tmp_path), head_scale=2.0, distractor_heads=0.0, **heads
     )
     assert os.path.basename(default) == "synthetic_v1_c3_n2-1-2_s48_seed0"
     assert os.path.basename(variant).endswith("_h2_d0")
@@ -199,11 +244,11 @@ def test_variant_settings_get_their_own_cache_dir(tmp_path):
     assert '"head_scale": 2.0' in text and '"distractor_heads": 0.0' in text
     for bad in (dict(head_scale=0.0), dict(head_scale=3.5)):
         with pytest.raises(ValueError, match="head_scale"):
-            ensure_synthetic_dataset(str(tmp_path), seed=0, **bad, **TINY)
+            ensure_synthetic_dataset(str(tmp_path), **bad, **heads)
     with pytest.raises(ValueError, match="distractor_heads"):
-        ensure_synthetic_dataset(
-            str(tmp_path), seed=0, distractor_heads=1.5, **TINY
-        )
+        ensure_synthetic_dataset(str(tmp_path), distractor_heads=1.5, **heads)
+    with pytest.raises(ValueError, match="body_rate does not apply"):
+        ensure_synthetic_dataset(str(tmp_path), body_rate=0.5, **heads)
 
 
 def test_head_styles():
@@ -219,5 +264,5 @@ def test_head_styles():
 @pytest.mark.large
 def test_default_size_generates_in_under_a_minute(tmp_path):
     start = time.perf_counter()
-    generate_synthetic_dataset(str(tmp_path / "d"))
+    generate_synthetic_dataset(str(tmp_path / "d"), style="heads")
     assert time.perf_counter() - start < 60

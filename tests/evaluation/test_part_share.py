@@ -19,6 +19,7 @@ SIZE = 48
 def data(tmp_path_factory):
     return resolve_dataset(
         DataConfig(
+            dataset_name="synthetic_heads",
             cache_dir=str(tmp_path_factory.mktemp("cache")),
             image_size=SIZE,
             resize_size=SIZE,
@@ -102,3 +103,49 @@ def test_head_only_and_background_only_maps(data):
     mixed = [np.where(o, 1.0, 0.5) for o, _ in masks]
     got = part_share(_MapModel(mixed), data)
     assert got["cam_on_object"] == pytest.approx(100.0)
+
+
+def test_birds_set_shares_from_the_written_part_masks(tmp_path):
+    # The "birds" set writes each val / test image's part labels as a PNG
+    # at generation: an independent source of the head and object masks.
+    from wsol_tf.data.synthetic_files import read_part_masks
+
+    birds = resolve_dataset(
+        DataConfig(
+            dataset_name="synthetic",
+            cache_dir=str(tmp_path),
+            eval_image_size=SIZE,
+            eval_batch_size=4,
+            synthetic_num_classes=2,
+            synthetic_train_per_class=1,
+            synthetic_val_per_class=1,
+            synthetic_test_per_class=2,
+            synthetic_image_size=64,
+        )
+    )
+    parts = []
+    for batch in build_dataset(birds, "test", training=False):
+        for image_id in np.asarray(batch["image_ids"]):
+            labels = read_part_masks(birds.data_root, image_id.decode())
+            parts.append(
+                cv2.resize(
+                    labels, (SIZE, SIZE), interpolation=cv2.INTER_NEAREST
+                )
+            )
+    area = np.mean([(p == 1).sum() / (p > 0).sum() for p in parts]) * 100
+    got = part_share(_MapModel((p > 0) for p in parts), birds)
+    assert got["cam_on_object"] == pytest.approx(100.0)
+    assert got["cam_on_background"] == pytest.approx(0.0)
+    assert got["head_of_object"] == pytest.approx(area)
+    assert got["head_area"] == pytest.approx(area)
+    # Half the mass on the head, half on the background: 1.0 on the head,
+    # 0.0 on the object's other parts, and the background at the level
+    # that gives it the head's total mass.
+    maps = []
+    for p in parts:
+        m = (p == 1).astype(np.float64)
+        m[p == 0] = (p == 1).sum() / (p == 0).sum()
+        maps.append(m)
+    got = part_share(_MapModel(maps), birds)
+    assert got["cam_on_object"] == pytest.approx(50.0, rel=1e-4)
+    assert got["head_of_object"] == pytest.approx(100.0)

@@ -1,9 +1,22 @@
 """resolve_dataset: fill in where a DataConfig's data lives."""
 
+import dataclasses
 import os
 
 from wsol_tf.data import synthetic
 from wsol_tf.data.metadata import infer_num_classes
+
+# Dataset names of the embedded synthetic sets -> generator style.
+SYNTHETIC_DATASETS = {"synthetic": "birds", "synthetic_heads": "heads"}
+# Generator settings of one style only: DataConfig field -> keyword.
+_STYLE_FIELDS = {
+    "birds": {
+        "synthetic_body_rate": "body_rate",
+        "synthetic_context_rate": "context_rate",
+        "synthetic_class_offset": "class_offset",
+    },
+    "heads": {"synthetic_distractor_heads": "distractor_heads"},
+}
 
 
 def default_cache_dir():
@@ -16,12 +29,17 @@ def default_cache_dir():
 def resolve_dataset(data_config):
     """Returns `data_config` with data_root, metadata_root and num_classes set.
 
-    - dataset_name "synthetic" with an empty data_root: the embedded
-      synthetic dataset is generated once (atomically) into
-      `cache_dir` (default `default_cache_dir()`), in a directory named
-      after the generator version and the `synthetic_*` settings, and
-      reused afterwards.
-    - dataset_name "synthetic": metadata_root defaults to
+    - dataset_name "synthetic" (the "birds" set: graded class evidence)
+      or "synthetic_heads" (the first set: only the head is evidence)
+      with an empty data_root: the embedded synthetic dataset is
+      generated once (atomically) into `cache_dir` (default
+      `default_cache_dir()`), in a directory named after the style, the
+      generator version and the `synthetic_*` settings, and reused
+      afterwards. `synthetic_distractor_heads` applies to
+      "synthetic_heads" only and must keep its default for "synthetic";
+      `synthetic_body_rate` / `synthetic_context_rate` (if the config has
+      them; else the generator's defaults) apply to "synthetic" only.
+    - Either synthetic name: metadata_root defaults to
       `<data_root>/metadata/SYNTHETIC` (boxes) and mask_metadata_root to
       `<data_root>/metadata/SYNTHETIC_PXAP` (masks for PxAP).
     - Any other dataset needs data_root and metadata_root (e.g.
@@ -42,21 +60,14 @@ def resolve_dataset(data_config):
     cfg = data_config
     changes = {}
     data_root = cfg.data_root
-    if cfg.dataset_name == "synthetic" and not data_root:
+    is_synthetic = cfg.dataset_name in SYNTHETIC_DATASETS
+    if is_synthetic and not data_root:
         data_root = synthetic.ensure_synthetic_dataset(
-            cfg.cache_dir or default_cache_dir(),
-            num_classes=cfg.synthetic_num_classes,
-            train_per_class=cfg.synthetic_train_per_class,
-            val_per_class=cfg.synthetic_val_per_class,
-            test_per_class=cfg.synthetic_test_per_class,
-            image_size=cfg.synthetic_image_size,
-            seed=cfg.synthetic_seed,
-            head_scale=cfg.synthetic_head_scale,
-            distractor_heads=cfg.synthetic_distractor_heads,
+            cfg.cache_dir or default_cache_dir(), **synthetic_settings(cfg)
         )
         changes["data_root"] = data_root
     metadata_root = cfg.metadata_root
-    if cfg.dataset_name == "synthetic" and data_root:
+    if is_synthetic and data_root:
         if not metadata_root:
             metadata_root = os.path.join(data_root, synthetic.BOXES_DIR)
             changes["metadata_root"] = metadata_root
@@ -70,11 +81,52 @@ def resolve_dataset(data_config):
         if not value or not os.path.isdir(value):
             raise ValueError(
                 f"Expected {name} to be an existing directory (dataset "
-                f"{cfg.dataset_name!r}; only 'synthetic' can leave it "
-                f"empty). Received: {name}={value!r}"
+                f"{cfg.dataset_name!r}; only {sorted(SYNTHETIC_DATASETS)} "
+                f"can leave it empty). Received: {name}={value!r}"
             )
     if cfg.num_classes is None:
         changes["num_classes"] = infer_num_classes(
             metadata_root, cfg.train_split
         )
     return cfg.replace(**changes)
+
+
+def synthetic_settings(data_config):
+    """Generator keyword arguments of a synthetic `DataConfig`.
+
+    Raises:
+        ValueError: when a setting of the other style was changed from its
+            default (e.g. synthetic_distractor_heads with "synthetic").
+    """
+    cfg = data_config
+    style = SYNTHETIC_DATASETS[cfg.dataset_name]
+    settings = dict(
+        style=style,
+        num_classes=cfg.synthetic_num_classes,
+        train_per_class=cfg.synthetic_train_per_class,
+        val_per_class=cfg.synthetic_val_per_class,
+        test_per_class=cfg.synthetic_test_per_class,
+        image_size=cfg.synthetic_image_size,
+        seed=cfg.synthetic_seed,
+        head_scale=cfg.synthetic_head_scale,
+    )
+    for other, fields in _STYLE_FIELDS.items():
+        for field, keyword in fields.items():
+            # Fields a DataConfig may not have yet read as "default".
+            value = getattr(cfg, field, None)
+            if other == style:
+                settings[keyword] = value
+            elif value is not None and value != _field_default(cfg, field):
+                names = [k for k, v in SYNTHETIC_DATASETS.items() if v == other]
+                raise ValueError(
+                    f"Setting {field} applies to dataset_name {names[0]!r} "
+                    f"only; dataset_name is {cfg.dataset_name!r}. "
+                    f"Received: {field}={value}"
+                )
+    return settings
+
+
+def _field_default(config, field):
+    """The dataclass default of one of `config`'s fields."""
+    fields = {f.name: f.default for f in dataclasses.fields(config)}
+    return fields[field]

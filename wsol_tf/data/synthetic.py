@@ -1,29 +1,34 @@
-"""The embedded synthetic WSOL dataset: deterministic, seeded, CUB-like.
+"""The embedded synthetic WSOL datasets: deterministic, seeded, CUB-like.
 
-Design (difficulty modelled on CUB-200):
+Two styles, each a dataset name (`wsol_tf.data.resolve_dataset`):
 
-- Every object is a large **body** (an ellipse with a tail; random size,
-  aspect, rotation and position) filled with a two-tone scale texture that
-  is **shared by all classes**, plus a small **head** (the part) attached
-  at one end of the body. The head alone decides the class: its colour,
-  shape and pattern (`synthetic_render.head_style`; classes 0-3 differ in
-  all three). The head covers about 2-8% of the object's pixels (designed
-  bound: < 15%), so a plain CAM classifier finds the head while the whole
-  object is what has to be localised.
-- Backgrounds are cluttered: a smooth random colour field, 8-14 patches of
-  stripes / checkers / dots in random colours, 1-3 smaller **body-texture
-  blobs** (look-alikes of bodies without a head) and, in 40% of the images,
-  a **head of another class** lying away from the objects. Local evidence
-  in the background is therefore misleading.
-- 20% of the images hold two objects of the same class (two boxes, two
-  instance masks). Image sizes vary in `[0.8, 1.2] x image_size` per side,
-  so the protocol's box rescaling is exercised.
+- **"birds"** (dataset_name "synthetic", the default;
+  `synthetic_birds.py`): one large bird-like object (15 %: two smaller
+  ones) with parts head, body, wings and tail. Class evidence is graded as
+  on CUB: the small head (about 3-7 % of the object's pixels) alone decides
+  the class; the body texture / hue, the wing colour and the tail colour
+  show the class's plumage with probability `body_rate` (0.6) and another
+  class's otherwise, so they correlate with the class without deciding
+  it. The background (colour field, clutter patches, a ground band) holds
+  no body texture family and no head; the ground band is the class's own
+  context kind at rate `context_rate` (0.2) and a random kind otherwise.
+  Val / test images also get a part label PNG (`read_part_masks`).
+- **"heads"** (dataset_name "synthetic_heads"; `synthetic_render.py`):
+  the first synthetic set, kept byte-identical. Every object is a body
+  with a texture **shared by all classes** plus a small head that alone
+  decides the class; backgrounds hold headless body-texture blobs and, in
+  40 % of the images, a head of another class.
+
+Image sizes vary in `[0.8, 1.2] x image_size` per side, so the protocol's
+box rescaling is exercised.
 
 Layout written under `root` (the data root; image ids are relative to it):
 
     images/<split>/<class:03d>/<split>_<index:05d>.jpg
     masks/<split>/<class:03d>/<split>_<index:05d>_m<k>.png   (val, test)
     masks/<split>/<class:03d>/<split>_<index:05d>_ignore.png (val, test)
+    masks/<split>/<class:03d>/<split>_<index:05d>_parts.png  (birds: val,
+        test; pixel value = index into PART_NAMES, union of the objects)
     metadata/SYNTHETIC/<split>/{image_ids,class_labels,image_sizes,
         localization}.txt          boxes, CUB style, for train/val/test
     metadata/SYNTHETIC_PXAP/<split>/...   same images, OpenImages-style
@@ -42,33 +47,42 @@ import os
 import shutil
 import tempfile
 
-import cv2
 import numpy as np
 
+from wsol_tf.data import synthetic_birds
+from wsol_tf.data import synthetic_files
 from wsol_tf.data import synthetic_render
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 1  # of the "heads" style
+BIRDS_VERSION = 1
+STYLES = ("birds", "heads")
 SPLITS = ("train", "val", "test")
-BOXES_DIR = os.path.join("metadata", "SYNTHETIC")
-MASKS_DIR = os.path.join("metadata", "SYNTHETIC_PXAP")
-_JPEG_QUALITY = 90
-MAX_HEAD_SCALE = 3.0  # keeps the head under ~7 % of the object
+BOXES_DIR = synthetic_files.BOXES_DIR
+MASKS_DIR = synthetic_files.MASKS_DIR
+PART_NAMES = synthetic_birds.PART_NAMES
+read_part_masks = synthetic_files.read_part_masks
+MAX_HEAD_SCALE = 3.0  # heads style: keeps the head under ~7 % of the object
+# Style-specific settings and their defaults (None in the API = default).
+_STYLE_OPTIONS = {
+    "heads": {
+        "distractor_heads": synthetic_render.DISTRACTOR_HEAD_PROBABILITY
+    },
+    "birds": {
+        "body_rate": synthetic_birds.BODY_RATE,
+        "context_rate": synthetic_birds.CONTEXT_RATE,
+        "class_offset": 0,
+    },
+}
+# Style options that are integers (the others are probabilities in [0, 1]).
+_INT_OPTIONS = ("class_offset",)
 
 
-def _write_text(path, lines):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write("\n".join(lines))  # no final newline, as wsolevaluation
-
-
-def _write_image(path, array, ext):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    params = [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY] if ext == ".jpg" else []
-    ok, data = cv2.imencode(ext, array, params)
-    if not ok:
-        raise OSError(f"Could not encode {path}")
-    with open(path, "wb") as f:
-        f.write(data.tobytes())
+def _render(renderer, seed, split, index, class_id, image_size, **options):
+    rng = np.random.default_rng([seed, SPLITS.index(split), index])
+    width, height = (
+        int(round(image_size * f)) for f in rng.uniform(0.8, 1.2, size=2)
+    )
+    return renderer(rng, class_id, width=width, height=height, **options)
 
 
 def render_image(
@@ -82,74 +96,114 @@ def render_image(
     head_scale=1.0,
     distractor_heads=synthetic_render.DISTRACTOR_HEAD_PROBABILITY,
 ):
-    """Renders image `index` of `split` exactly as the generator does.
+    """Renders image `index` of `split` of the "heads" style, as written.
 
     Returns:
         A `synthetic_render.Example` (image RGB uint8 [H, W, 3], label,
         boxes int [N, 4] inclusive, instance_masks / part_masks bool
         [N, H, W], distractor_head_mask, ignore_mask bool [H, W]).
     """
-    rng = np.random.default_rng([seed, SPLITS.index(split), index])
-    width, height = (
-        int(round(image_size * f)) for f in rng.uniform(0.8, 1.2, size=2)
-    )
-    return synthetic_render.render_example(
-        rng,
+    return _render(
+        synthetic_render.render_example,
+        seed,
+        split,
+        index,
         class_id,
-        num_classes,
-        width,
-        height,
+        image_size,
+        num_classes=num_classes,
         head_scale=head_scale,
         distractor_head_probability=distractor_heads,
     )
 
 
-def _write_split(root, split, per_class, seed, render_options):
-    """Writes one split; `render_options`: keyword args of render_image."""
-    num_classes = render_options["num_classes"]
-    ids, labels, sizes, boxes, masks = [], [], [], [], []
-    index = 0
-    for class_id in range(num_classes):
-        for _ in range(per_class):
-            stem = f"{split}/{class_id:03d}/{split}_{index:05d}"
-            image_id = f"images/{stem}.jpg"
-            ex = render_image(seed, split, index, class_id, **render_options)
-            height, width = ex.image.shape[:2]
-            _write_image(
-                os.path.join(root, image_id), ex.image[..., ::-1], ".jpg"
-            )
-            ids.append(image_id)
-            labels.append(f"{image_id},{class_id}")
-            sizes.append(f"{image_id},{width},{height}")
-            boxes.extend(
-                f"{image_id},{x0},{y0},{x1},{y1}" for x0, y0, x1, y1 in ex.boxes
-            )
-            if split != "train":
-                ignore = f"masks/{stem}_ignore.png"
-                _write_image(
-                    os.path.join(root, ignore),
-                    ex.ignore_mask.astype(np.uint8) * 255,
-                    ".png",
-                )
-                for k, instance in enumerate(ex.instance_masks):
-                    mask = f"masks/{stem}_m{k}.png"
-                    _write_image(
-                        os.path.join(root, mask),
-                        instance.astype(np.uint8) * 255,
-                        ".png",
-                    )
-                    masks.append(
-                        f"{image_id},{mask},{ignore if k == 0 else ''}"
-                    )
-            index += 1
-    for meta_dir, localization in ((BOXES_DIR, boxes), (MASKS_DIR, masks)):
-        split_dir = os.path.join(root, meta_dir, split)
-        _write_text(os.path.join(split_dir, "image_ids.txt"), ids)
-        _write_text(os.path.join(split_dir, "class_labels.txt"), labels)
-        _write_text(os.path.join(split_dir, "image_sizes.txt"), sizes)
-        if localization:  # no masks for train: as OpenImages train
-            path = os.path.join(split_dir, "localization.txt")
-            _write_text(path, localization)
+def render_birds_image(
+    seed,
+    split,
+    index,
+    class_id,
+    *,
+    num_classes,
+    image_size,
+    head_scale=1.0,
+    body_rate=synthetic_birds.BODY_RATE,
+    context_rate=synthetic_birds.CONTEXT_RATE,
+    class_offset=0,
+):
+    """Renders image `index` of `split` of the "birds" style, as written.
+
+    Returns:
+        A `synthetic_birds.BirdExample`: as `render_image`'s Example, with
+        `part_labels` uint8 [N, H, W] (values index `PART_NAMES`), the
+        style class each larger part was drawn from, and the names of the
+        background's ingredients instead of distractor heads.
+    """
+    return _render(
+        synthetic_birds.render_birds_example,
+        seed,
+        split,
+        index,
+        class_id,
+        image_size,
+        num_classes=num_classes,
+        head_scale=head_scale,
+        body_rate=body_rate,
+        context_rate=context_rate,
+        class_offset=class_offset,
+    )
+
+
+def render_from_settings(settings, split, index, class_id):
+    """Renders one image from a dataset's `synthetic.json` settings."""
+    options = {
+        k: settings[k]
+        for k in ("num_classes", "image_size", "head_scale")
+        if k in settings
+    }
+    style = settings.get("style", "heads")
+    options.update(
+        (k, settings[k]) for k in _STYLE_OPTIONS[style] if k in settings
+    )
+    render = render_birds_image if style == "birds" else render_image
+    return render(settings["seed"], split, index, class_id, **options)
+
+
+def part_label_map(data_root, split, image_id, class_id):
+    """Part labels of any image of a generated synthetic set, re-rendered.
+
+    Works for both styles and every split (the generator is deterministic
+    and `data_root/synthetic.json` holds its settings): the part-share
+    metric's source of head and object masks.
+
+    Args:
+        data_root: the dataset's root (holds synthetic.json).
+        split: "train", "val" or "test".
+        image_id: e.g. "images/test/001/test_00012.jpg".
+        class_id: the image's label.
+
+    Returns:
+        uint8 [H, W], values indexing `PART_NAMES` (union of the objects).
+        "heads" images have only head (1) and the rest of the object (2).
+    """
+    with open(os.path.join(data_root, "synthetic.json")) as f:
+        settings = json.load(f)
+    stem = os.path.splitext(os.path.basename(image_id))[0]
+    ex = render_from_settings(
+        settings, split, int(stem.rsplit("_", 1)[1]), class_id
+    )
+    if hasattr(ex, "part_labels"):
+        return ex.part_labels.max(axis=0)
+    labels = ex.instance_masks.any(0).astype(np.uint8) * 2
+    labels[ex.part_masks.any(0)] = 1
+    return labels
+
+
+def _check_range(name, value, low, high, low_open=False):
+    if not ((low < value) if low_open else (low <= value)) or value > high:
+        bracket = "<" if low_open else "<="
+        raise ValueError(
+            f"Expected {low} {bracket} {name} <= {high}. "
+            f"Received: {name}={value}"
+        )
 
 
 def _settings(
@@ -160,13 +214,34 @@ def _settings(
     image_size,
     seed,
     head_scale=1.0,
-    distractor_heads=synthetic_render.DISTRACTOR_HEAD_PROBABILITY,
+    style="birds",
+    **options,
 ):
-    if not 1 <= num_classes <= synthetic_render.MAX_CLASSES:
+    """Checked settings dict of one dataset (what synthetic.json holds).
+
+    `options`: the style's own settings (`_STYLE_OPTIONS`); None or absent
+    means the style's default.
+    """
+    if style not in STYLES:
         raise ValueError(
-            f"Expected 1 <= num_classes <= {synthetic_render.MAX_CLASSES}. "
-            f"Received: num_classes={num_classes}"
+            f"Expected style in {STYLES}. Received: style={style!r}"
         )
+    known = _STYLE_OPTIONS[style]
+    for name, value in options.items():
+        if name not in known and value is not None:
+            raise ValueError(
+                f"Setting {name} does not apply to the {style!r} synthetic "
+                f"style (its settings: {', '.join(known)}). "
+                f"Received: {name}={value}"
+            )
+    options = {
+        k: known[k]
+        if options.get(k) is None
+        else (int if k in _INT_OPTIONS else float)(options[k])
+        for k in known
+    }
+    renderer = synthetic_birds if style == "birds" else synthetic_render
+    _check_range("num_classes", num_classes, 1, renderer.MAX_CLASSES)
     if image_size < 32:
         raise ValueError(
             f"Expected image_size >= 32. Received: image_size={image_size}"
@@ -178,16 +253,13 @@ def _settings(
     ):
         if value < 1:
             raise ValueError(f"Expected {name} >= 1. Received: {name}={value}")
-    if not 0.0 < head_scale <= MAX_HEAD_SCALE:
-        raise ValueError(
-            f"Expected 0 < head_scale <= {MAX_HEAD_SCALE}. "
-            f"Received: head_scale={head_scale}"
-        )
-    if not 0.0 <= distractor_heads <= 1.0:
-        raise ValueError(
-            "Expected 0 <= distractor_heads <= 1. "
-            f"Received: distractor_heads={distractor_heads}"
-        )
+    max_head = MAX_HEAD_SCALE if style == "heads" else renderer.MAX_HEAD_SCALE
+    _check_range("head_scale", head_scale, 0.0, max_head, low_open=True)
+    for name, value in options.items():
+        if name == "class_offset":
+            _check_range(name, value, 0, renderer.MAX_CLASSES - num_classes)
+        else:
+            _check_range(name, value, 0.0, 1.0)
     settings = dict(
         generator_version=GENERATOR_VERSION,
         num_classes=int(num_classes),
@@ -197,18 +269,27 @@ def _settings(
         image_size=int(image_size),
         seed=int(seed),
     )
-    # Recorded only when changed: the default dataset keeps its name and
-    # its synthetic.json.
+    if style == "birds":
+        settings.update(
+            generator_version=BIRDS_VERSION,
+            style=style,
+            head_scale=float(head_scale),
+            **options,
+        )
+        return settings
+    # heads: recorded only when changed, so that the first set keeps its
+    # directory name and its synthetic.json.
     if head_scale != 1.0:
         settings["head_scale"] = float(head_scale)
-    if distractor_heads != synthetic_render.DISTRACTOR_HEAD_PROBABILITY:
-        settings["distractor_heads"] = float(distractor_heads)
+    if options["distractor_heads"] != known["distractor_heads"]:
+        settings["distractor_heads"] = options["distractor_heads"]
     return settings
 
 
 def generate_synthetic_dataset(
     root,
     *,
+    style="birds",
     num_classes=4,
     train_per_class=64,
     val_per_class=8,
@@ -216,10 +297,13 @@ def generate_synthetic_dataset(
     image_size=128,
     seed=0,
     head_scale=1.0,
-    distractor_heads=synthetic_render.DISTRACTOR_HEAD_PROBABILITY,
+    body_rate=None,
+    context_rate=None,
+    class_offset=None,
+    distractor_heads=None,
     overwrite=False,
 ):
-    """Writes the synthetic dataset to `root`, atomically.
+    """Writes a synthetic dataset to `root`, atomically.
 
     Files are written into a temporary sibling directory that is renamed to
     `root` when complete, so a reader never sees a half-written dataset.
@@ -227,18 +311,26 @@ def generate_synthetic_dataset(
     Args:
         root: output directory (the data root). Must not exist, unless
             `overwrite`.
-        num_classes: number of classes (1-96).
+        style: "birds" (graded class evidence, the default) or "heads"
+            (the first set: only the head carries class evidence).
+        num_classes: number of classes (birds 1-24, heads 1-96).
         train_per_class, val_per_class, test_per_class: images per class.
         image_size: nominal image side; each side is drawn in
             `[0.8, 1.2] x image_size`.
         seed: generator seed; equal settings give identical files.
-        head_scale: multiplies the head (part) area bounds
-            `synthetic_render.HEAD_FRACTION` (0.045-0.08 of the body
-            ellipse's a * b at 1.0). Larger heads make the classes easier
-            to learn from scratch (the quality benchmark uses 2.0); at most
-            `MAX_HEAD_SCALE`.
-        distractor_heads: probability of a head of another class in the
-            background (0.4: the CUB-like default).
+        head_scale: multiplies the head (part) area bounds `HEAD_FRACTION`
+            of the style's renderer; at most 2 (birds) or 3 (heads).
+        body_rate: birds only; probability that each larger part (body,
+            wings, tail) shows the class's own plumage (default 0.6).
+        context_rate: birds only; probability that the ground band is the
+            class's own context kind (default 0.2; otherwise a uniformly
+            random kind, which may also be its own).
+        class_offset: birds only; the classes look like generator classes
+            `class_offset ... class_offset + num_classes - 1` (default 0):
+            a set of classes disjoint from the default set's, for the
+            synthetic pretraining (`wsol_tf.training.pretrain`).
+        distractor_heads: heads only; probability of a head of another
+            class in the background (default 0.4).
         overwrite: replace an existing `root`.
 
     Returns:
@@ -258,7 +350,11 @@ def generate_synthetic_dataset(
         image_size,
         seed,
         head_scale,
-        distractor_heads,
+        style,
+        body_rate=body_rate,
+        context_rate=context_rate,
+        class_offset=class_offset,
+        distractor_heads=distractor_heads,
     )
     root = os.path.abspath(os.fspath(root))
     if os.path.exists(root) and not overwrite:
@@ -273,15 +369,20 @@ def generate_synthetic_dataset(
         per_split = dict(
             train=train_per_class, val=val_per_class, test=test_per_class
         )
+        render = render_birds_image if style == "birds" else render_image
         render_options = dict(
             num_classes=num_classes,
             image_size=image_size,
             head_scale=head_scale,
-            distractor_heads=distractor_heads,
+        )
+        render_options.update(
+            (k, settings.get(k, v)) for k, v in _STYLE_OPTIONS[style].items()
         )
         for split in SPLITS:
-            _write_split(tmp, split, per_split[split], seed, render_options)
-        _write_text(
+            synthetic_files.write_split(
+                tmp, split, per_split[split], seed, render, render_options
+            )
+        synthetic_files.write_text(
             os.path.join(tmp, "synthetic.json"),
             [json.dumps(settings, indent=2, sort_keys=True)],
         )
@@ -294,23 +395,38 @@ def generate_synthetic_dataset(
     return root
 
 
-def ensure_synthetic_dataset(cache_dir, **settings):
-    """Returns the cached dataset for `settings`, generating it once.
-
-    The directory name encodes the generator version and every setting, so
-    different settings never share a directory. When two processes generate
-    at once, the first rename wins and the other reuses its result.
-    """
-    s = _settings(**settings)
+def dataset_dir_name(settings):
+    """The cache directory name of a `_settings` dict (one per setting)."""
+    s = settings
+    prefix = "synthetic_birds" if s.get("style") == "birds" else "synthetic"
     name = (
-        f"synthetic_v{s['generator_version']}_c{s['num_classes']}"
+        f"{prefix}_v{s['generator_version']}_c{s['num_classes']}"
         f"_n{s['train_per_class']}-{s['val_per_class']}-{s['test_per_class']}"
         f"_s{s['image_size']}_seed{s['seed']}"
     )
-    if "head_scale" in s:
-        name += f"_h{s['head_scale']:g}"
-    if "distractor_heads" in s:
-        name += f"_d{s['distractor_heads']:g}"
+    defaults = dict(head_scale=1.0, **_STYLE_OPTIONS[s.get("style", "heads")])
+    tags = dict(
+        head_scale="h",
+        distractor_heads="d",
+        body_rate="b",
+        context_rate="x",
+        class_offset="o",
+    )
+    for key, default in defaults.items():
+        if s.get(key, default) != default:
+            name += f"_{tags[key]}{s[key]:g}"
+    return name
+
+
+def ensure_synthetic_dataset(cache_dir, **settings):
+    """Returns the cached dataset for `settings`, generating it once.
+
+    The directory name encodes the style, the generator version and every
+    setting, so different settings never share a directory. When two
+    processes generate at once, the first rename wins and the other reuses
+    its result.
+    """
+    name = dataset_dir_name(_settings(**settings))
     root = os.path.join(os.path.abspath(os.path.expanduser(cache_dir)), name)
     if os.path.isfile(os.path.join(root, "synthetic.json")):
         return root

@@ -61,7 +61,7 @@ def head_style(class_id):
     return PALETTE[c], SHAPES[shape], PATTERNS[pattern]
 
 
-def _head_masks(dx, dy, r, shape, pattern):
+def head_masks(dx, dy, r, shape, pattern):
     """(head mask, pattern mask) on offset grids from the head centre."""
     ax, ay = np.abs(dx), np.abs(dy)
     if shape == "circle":
@@ -84,9 +84,9 @@ def _head_masks(dx, dy, r, shape, pattern):
     return head, head & mark
 
 
-def _paint_head(image, xx, yy, cx, cy, r, class_id):
+def paint_head(image, xx, yy, cx, cy, r, class_id):
     colour, shape, pattern = head_style(class_id)
-    head, mark = _head_masks(xx - cx, yy - cy, r, shape, pattern)
+    head, mark = head_masks(xx - cx, yy - cy, r, shape, pattern)
     image[head] = colour
     image[mark] = (240, 240, 240) if pattern == "band" else (25, 25, 25)
     return head
@@ -135,14 +135,14 @@ def _extent(g):
     half = int(np.ceil(g["a"] * 1.4 + 2.5 * g["r"])) + 2
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
     body, (hx, hy) = _object_masks(g, xx, yy, 0.0, 0.0)
-    head, _ = _head_masks(xx - hx, yy - hy, g["r"], "circle", "solid")
+    head, _ = head_masks(xx - hx, yy - hy, g["r"], "circle", "solid")
     for shape in SHAPES[1:]:
-        head |= _head_masks(xx - hx, yy - hy, g["r"], shape, "solid")[0]
+        head |= head_masks(xx - hx, yy - hy, g["r"], shape, "solid")[0]
     ys, xs = np.nonzero(body | head)
     return xs.min() - half, ys.min() - half, xs.max() - half, ys.max() - half
 
 
-def _place(rng, ext, width, height, taken, margin=2):
+def place(rng, ext, width, height, taken, margin=2):
     """Integer centre for extent `ext` avoiding boxes in `taken`, or None."""
     dx0, dy0, dx1, dy1 = ext
     lo_x, hi_x = -dx0 + 1, width - 2 - dx1
@@ -164,21 +164,64 @@ def _place(rng, ext, width, height, taken, margin=2):
     return None
 
 
-def _background(rng, width, height):
+def place_objects(rng, count, scale, geometry, extent, width, height):
+    """Up to `count` non-overlapping objects; the first always fits.
+
+    Args:
+        geometry: scale -> object parameters (draws from `rng`).
+        extent: object parameters -> (dx0, dy0, dx1, dy1) around the centre.
+
+    Returns:
+        A list of (parameters, (cx, cy, box)); an object after the first
+        that finds no free spot is left out.
+    """
+    objects, taken = [], []
+    for index in range(count):
+        g = geometry(scale)
+        spot = place(rng, extent(g), width, height, taken)
+        shrink = scale
+        while spot is None and index == 0 and shrink > 0.05:
+            shrink *= 0.8  # the first object must fit
+            g = geometry(shrink)
+            spot = place(rng, extent(g), width, height, taken)
+        if spot is not None:
+            objects.append((g, spot))
+            taken.append(spot[2])
+    return objects
+
+
+def background(rng, width, height):
     grid = rng.uniform(40, 200, size=(4, 4, 3)).astype(np.float32)
     image = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
     return image.astype(np.float64) + rng.normal(0, 6, (height, width, 3))
 
 
-def _clutter(rng, image, xx, yy, side):
-    """Random patches of stripes / checkers / dots in random colours."""
+CLUTTER_KINDS = ("stripes", "checkers", "dots")
+
+
+def clutter(rng, image, full_xx, full_yy, side):
+    """Random patches of stripes / checkers / dots in random colours.
+
+    Returns:
+        The `CLUTTER_KINDS` name of every patch painted, in order.
+    """
+    kinds = []
     for _ in range(int(rng.integers(8, 15))):
-        cx, cy = rng.uniform(0, xx.shape[1]), rng.uniform(0, xx.shape[0])
+        cx = rng.uniform(0, full_xx.shape[1])
+        cy = rng.uniform(0, full_xx.shape[0])
         rx, ry = rng.uniform(0.05, 0.16, size=2) * side
         kind = int(rng.integers(0, 3))
+        kinds.append(CLUTTER_KINDS[kind])
         angle, period = rng.uniform(0, np.pi), rng.uniform(3.0, 8.0)
         colours = rng.uniform(0, 255, size=(2, 3))
-        if rng.uniform() < 0.5:
+        ellipse = rng.uniform() < 0.5
+        # Per-pixel formulas on the patch's window only (same values).
+        window = (
+            slice(max(0, int(cy - ry) - 1), max(0, int(cy + ry) + 2)),
+            slice(max(0, int(cx - rx) - 1), max(0, int(cx + rx) + 2)),
+        )
+        xx, yy, out = full_xx[window], full_yy[window], image[window]
+        if ellipse:
             region = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
         else:
             region = (np.abs(xx - cx) <= rx) & (np.abs(yy - cy) <= ry)
@@ -191,8 +234,9 @@ def _clutter(rng, image, xx, yy, side):
             on = (
                 np.sin(np.pi * xx / period) * np.sin(np.pi * yy / period)
             ) > 0.6
-        image[region & on] = colours[0]
-        image[region & ~on] = colours[1]
+        out[region & on] = colours[0]
+        out[region & ~on] = colours[1]
+    return kinds
 
 
 def render_example(
@@ -216,24 +260,22 @@ def render_example(
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     two = rng.uniform() < TWO_OBJECT_PROBABILITY
     scale = 0.7 if two else 1.0
-    objects, taken = [], []
-    for index in range(2 if two else 1):
-        g = _object_geometry(rng, scale, side, head_scale)
-        spot = _place(rng, _extent(g), width, height, taken)
-        shrink = scale
-        while spot is None and index == 0 and shrink > 0.05:
-            shrink *= 0.8  # the first object must fit
-            g = _object_geometry(rng, shrink, side, head_scale)
-            spot = _place(rng, _extent(g), width, height, taken)
-        if spot is not None:
-            objects.append((g, spot))
-            taken.append(spot[2])
-    image = _background(rng, width, height)
-    _clutter(rng, image, xx, yy, side)
+    objects = place_objects(
+        rng,
+        2 if two else 1,
+        scale,
+        lambda s: _object_geometry(rng, s, side, head_scale),
+        _extent,
+        width,
+        height,
+    )
+    taken = [box for _, (_, _, box) in objects]
+    image = background(rng, width, height)
+    clutter(rng, image, xx, yy, side)
     # Body-texture blobs and other-class heads, away from the objects.
     for _ in range(int(rng.integers(1, 4))):
         g = _object_geometry(rng, 0.45, side)
-        spot = _place(rng, _extent(g), width, height, taken, margin=4)
+        spot = place(rng, _extent(g), width, height, taken, margin=4)
         if spot is not None:
             cx, cy, _ = spot
             blob, _ = _object_masks(g, xx, yy, cx, cy)
@@ -245,9 +287,9 @@ def render_example(
     want_head = rng.uniform() < distractor_head_probability
     g = _object_geometry(rng, scale, side, head_scale)
     r = int(np.ceil(g["r"] * 1.2))
-    spot = _place(rng, (-r, -r, r, r), width, height, taken, margin=4)
+    spot = place(rng, (-r, -r, r, r), width, height, taken, margin=4)
     if want_head and spot is not None and num_classes > 1:
-        distractors = _paint_head(
+        distractors = paint_head(
             image, xx, yy, spot[0], spot[1], g["r"], other
         )
     instance_masks, part_masks, boxes = [], [], []
@@ -255,7 +297,7 @@ def render_example(
         body, (hx, hy) = _object_masks(g, xx, yy, cx, cy)
         tex = _body_texture(rng, xx, yy, cx, cy, g["theta"])
         image[body] = tex[body]
-        head = _paint_head(image, xx, yy, hx, hy, g["r"], class_id)
+        head = paint_head(image, xx, yy, hx, hy, g["r"], class_id)
         mask = body | head
         ys, xs = np.nonzero(mask)
         instance_masks.append(mask)
