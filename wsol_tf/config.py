@@ -247,8 +247,10 @@ class ModelConfig(ConfigBase):
     num_classes: Optional[int] = same_as(DataConfig, "num_classes")
     weights: Optional[str] = setting(
         None,
-        "Backbone weights: unset (random), 'imagenet' or a path to a "
-        "keras.applications .h5 / .weights.h5 file.",
+        "Backbone weights: unset (random), 'imagenet', 'synthetic' (a CAM "
+        "classifier pretrained once on synthetic source classes and cached: "
+        "the offline stand-in for ImageNet) or a path to a "
+        "keras.applications .h5 / .weights.h5 or wsol_tf weights file.",
     )
     large_feature_map: bool = setting(
         False, "28x28 instead of 14x14 final feature map."

@@ -19,6 +19,7 @@ from wsol_tf.evaluation.runner import serving_threshold
 from wsol_tf.export import export_saved_model
 from wsol_tf.models import build_model
 from wsol_tf.optimizers import build_optimizer
+from wsol_tf.training import pretrain
 from wsol_tf.training.callbacks import AtomicBackupAndRestore
 from wsol_tf.training.callbacks import AtomicModelCheckpoint
 from wsol_tf.training.callbacks import CamImageSummary
@@ -29,14 +30,18 @@ from wsol_tf.training.reporting import write_json
 
 
 def resolve_experiment(config):
-    """Resolves the dataset (paths, num_classes) and the model's classes."""
+    """Resolves the dataset (paths, num_classes), the model's classes and
+    `weights="synthetic"` (trained once and cached, see `pretrain`)."""
     config.validate()
     data_config = resolve_dataset(config.data)
-    return dataclasses.replace(
-        config,
-        data=data_config,
-        model=config.model.replace(num_classes=data_config.num_classes),
-    )
+    model_config = config.model.replace(num_classes=data_config.num_classes)
+    if model_config.weights == pretrain.SYNTHETIC_WEIGHTS:
+        model_config = model_config.replace(
+            weights=pretrain.ensure_synthetic_weights(
+                model_config, data_config, precision=config.train.precision
+            )
+        )
+    return dataclasses.replace(config, data=data_config, model=model_config)
 
 
 def _has_tensorboard():

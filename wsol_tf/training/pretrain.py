@@ -55,6 +55,7 @@ class PretrainRecipe:
 
     num_classes: int = 12
     class_offset: int = 4
+    head_scale: float = 1.0
     train_per_class: int = 100
     seed: int = 1000
     steps: int = 900
@@ -74,6 +75,7 @@ def _source_data_config(data_config, recipe):
         num_classes=None,
         synthetic_num_classes=recipe.num_classes,
         synthetic_class_offset=recipe.class_offset,
+        synthetic_head_scale=recipe.head_scale,
         synthetic_train_per_class=recipe.train_per_class,
         synthetic_val_per_class=8,
         synthetic_test_per_class=1,

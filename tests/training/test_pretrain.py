@@ -1,0 +1,128 @@
+"""weights="synthetic": the cached pretraining stage (tiny recipe)."""
+
+import json
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from wsol_tf.backbones import required_normalization
+from wsol_tf.backbones import weights_file
+from wsol_tf.config import DataConfig
+from wsol_tf.config import ExperimentConfig
+from wsol_tf.config import ModelConfig
+from wsol_tf.config import TrainConfig
+from wsol_tf.models import build_model
+from wsol_tf.training import pretrain
+from wsol_tf.training import resolve_experiment
+
+TINY = pretrain.PretrainRecipe(
+    num_classes=2, class_offset=4, train_per_class=2, steps=2, batch_size=2
+)
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory):
+    data = DataConfig(
+        cache_dir=str(tmp_path_factory.mktemp("cache")),
+        image_size=32,
+        resize_size=36,
+        eval_image_size=32,
+        eval_batch_size=8,
+        synthetic_num_classes=2,
+        synthetic_train_per_class=2,
+        synthetic_val_per_class=1,
+        synthetic_test_per_class=1,
+        synthetic_image_size=64,
+    )
+    model = ModelConfig(
+        architecture="resnet50", method="icl", width_multiplier=0.125
+    )
+    return model, data
+
+
+def test_trains_once_caches_and_loads_into_the_target(configs):
+    model_config, data = configs
+    path = pretrain.ensure_synthetic_weights(
+        model_config, data, precision="float32", recipe=TINY, verbose=False
+    )
+    assert path == pretrain.weights_path(model_config, data, TINY)
+    assert os.path.isfile(path)
+    assert not [n for n in os.listdir(os.path.dirname(path)) if ".tmp" in n]
+    metadata = weights_file.read_metadata(path)
+    assert metadata["layout"] == "keras"
+    assert metadata["normalization"] == "imagenet"
+    assert required_normalization("resnet50", path) == "imagenet"
+    # The source set: generator classes 4-5, not the target's 0-1.
+    source = [
+        d for d in os.listdir(data.cache_dir) if d.startswith("synthetic_")
+    ]
+    offsets = []
+    for d in source:
+        with open(os.path.join(data.cache_dir, d, "synthetic.json")) as f:
+            offsets.append(json.load(f).get("class_offset", 0))
+    assert offsets == [4]
+    # Cached: a second call returns the same file without training.
+    mtime = os.path.getmtime(path)
+    again = pretrain.ensure_synthetic_weights(
+        model_config, data, precision="float32", recipe=TINY, verbose=False
+    )
+    assert again == path and os.path.getmtime(path) == mtime
+    # The target model gets the pretrained backbone, not the classifier.
+    target = build_model(
+        model_config.replace(num_classes=2, weights=path), image_size=32
+    )
+    with h5py.File(path, "r") as f:
+        stem = f["layers"]["conv1_conv"]["0"][()]
+        source_fc = f["layers"]["fc"]["0"][()]
+    np.testing.assert_array_equal(
+        target.network.get_layer("conv1_conv").get_weights()[0], stem
+    )
+    assert source_fc.shape[-1] == 2  # the source's own 2 classes
+    fc = target.network.get_layer("fc").get_weights()[0]
+    assert not np.array_equal(fc, source_fc)
+
+
+def test_cache_key_follows_what_changes_the_weights(configs):
+    model_config, data = configs
+    base = pretrain.weights_path(model_config, data, TINY)
+    assert base == pretrain.weights_path(
+        model_config.replace(method="cam", bg_threshold=0.3), data, TINY
+    )
+    for other in (
+        pretrain.weights_path(
+            model_config.replace(width_multiplier=0.25), data, TINY
+        ),
+        pretrain.weights_path(
+            model_config, data.replace(image_size=36, resize_size=40), TINY
+        ),
+        pretrain.weights_path(
+            model_config, data, pretrain.PretrainRecipe(steps=3)
+        ),
+    ):
+        assert other != base
+
+
+def test_resolve_experiment_swaps_synthetic_for_the_cached_file(
+    configs, monkeypatch
+):
+    model_config, data = configs
+    calls = []
+
+    def fake(model, data_config, precision, **kwargs):
+        calls.append((model.num_classes, precision))
+        return "/cache/pretrained/x.weights.h5"
+
+    monkeypatch.setattr(pretrain, "ensure_synthetic_weights", fake)
+    config = ExperimentConfig(
+        data=data,
+        model=model_config.replace(weights="synthetic"),
+        train=TrainConfig(precision="float32"),
+    )
+    resolved = resolve_experiment(config)
+    assert resolved.model.weights == "/cache/pretrained/x.weights.h5"
+    assert calls == [(2, "float32")]
+    # Idempotent: a resolved config is not pretrained again.
+    assert resolve_experiment(resolved).model.weights == resolved.model.weights
+    assert len(calls) == 1
