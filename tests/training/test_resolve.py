@@ -143,6 +143,10 @@ def test_resolve_experiment_records_the_resolved_normalization(tmp_path):
     wrong = base.replace(data=base.data.replace(normalization="imagenet"))
     with pytest.raises(ValueError, match="contradicts --weights=imagenet"):
         resolve_experiment(wrong)
+    # A trained model (tools/evaluate.py): its recorded input stands.
+    kept = resolve_experiment(wrong, trained=True)
+    assert kept.data.normalization == "imagenet"
+    assert resolve_experiment(base, trained=True) == config
 
 
 def test_unresolved_auto_feeds_the_protocol():

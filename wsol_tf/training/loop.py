@@ -27,19 +27,23 @@ from wsol_tf.training.resolve import loads_pretrained_classifier
 from wsol_tf.training.resolve import resolve_normalization
 
 
-def resolve_experiment(config):
+def resolve_experiment(config, *, trained=False):
     """Resolves the normalisation, the dataset and the model's classes.
 
     `data.normalization` "auto" becomes the one the model's weights need
-    (`resolve_normalization`; an explicit one contradicting them raises),
-    before `resolve_dataset` fills in paths and `num_classes`. The result
-    is what config.json records and evaluation / export / visualization
-    read.
+    (`resolve_normalization`; an explicit one contradicting them raises
+    unless `trained`: the config of an already trained model, whose
+    recorded normalisation stands), before `resolve_dataset` fills in
+    paths and `num_classes`. The result is what config.json records and
+    evaluation / export / visualization read.
     """
     config.validate()
     model = config.model
     normalization = resolve_normalization(
-        config.data.normalization, model.architecture, model.weights
+        config.data.normalization,
+        model.architecture,
+        model.weights,
+        check=not trained,
     )
     data_config = resolve_dataset(
         config.data.replace(normalization=normalization)

@@ -33,13 +33,17 @@ def _weights_kind(weights):
     return "keras.applications weights"
 
 
-def resolve_normalization(normalization, architecture, weights):
+def resolve_normalization(normalization, architecture, weights, check=True):
     """The input normalisation a run feeds its model.
 
     Args:
         normalization: `DataConfig.normalization` (`"auto"` or a name).
         architecture: `ModelConfig.architecture`.
         weights: `ModelConfig.weights` (None, `"imagenet"` or a path).
+        check: bool, reject an explicit normalisation the weights were not
+            trained with. False for a trained model (its weights are in
+            its checkpoint; the recorded normalisation is what it was
+            trained on, right or wrong).
 
     Returns:
         `"auto"`: `backbones.required_normalization(architecture, weights)`,
@@ -58,6 +62,8 @@ def resolve_normalization(normalization, architecture, weights):
     >>> resolve_normalization("auto", "vgg16", None)
     'imagenet'
     """
+    if normalization != "auto" and not check:
+        return normalization
     if _missing_file(weights):
         if normalization == "auto":
             raise ValueError(
