@@ -31,7 +31,10 @@ ARCHITECTURES = ("vgg16", "resnet50", "inceptionv3")
 METHODS = ("cam", "adl", "icl")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-NORMALIZATIONS = ("imagenet", "caffe", "tf", "none")
+NORMALIZATIONS = ("auto", "imagenet", "caffe", "tf", "none")
+# The protocol's input (torchvision mean / std on RGB in [0, 1]): what
+# "auto" means when no weights decide (random initialisation).
+PROTOCOL_NORMALIZATION = "imagenet"
 
 # ADL drop thresholds (gamma_d) used by the reference code per backbone.
 DEFAULT_DROP_THRESHOLD = {"vgg16": 0.9, "inceptionv3": 0.9, "resnet50": 0.9}
@@ -157,8 +160,12 @@ class DataConfig(ConfigBase):
         low=1,
     )
     normalization: str = setting(
-        "imagenet",
-        "Input normalisation (imagenet: torchvision mean/std, the protocol).",
+        "auto",
+        "Input normalisation: auto (the one the --weights were trained "
+        "with: caffe for keras.applications VGG16/ResNet50, tf for "
+        "InceptionV3, imagenet for torchvision-layout files; imagenet "
+        "without weights), imagenet (torchvision mean/std, the protocol), "
+        "caffe, tf or none.",
         choices=NORMALIZATIONS,
     )
     batch_size: int = setting(
@@ -230,6 +237,17 @@ class DataConfig(ConfigBase):
         high=1,
     )
 
+    def resolved_normalization(self):
+        """`normalization`, "auto" read as `PROTOCOL_NORMALIZATION`.
+
+        `training.resolve_experiment` replaces "auto" by what the model's
+        weights need; a data pipeline built without a model (no weights
+        known) reads it as the protocol's "imagenet".
+        """
+        if self.normalization == "auto":
+            return PROTOCOL_NORMALIZATION
+        return self.normalization
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(ConfigBase):
@@ -250,7 +268,8 @@ class ModelConfig(ConfigBase):
         "Backbone weights: unset (random), 'imagenet', 'synthetic' (a CAM "
         "classifier pretrained once on synthetic source classes and cached: "
         "the offline stand-in for ImageNet) or a path to a "
-        "keras.applications .h5 / .weights.h5 or wsol_tf weights file.",
+        "keras.applications .h5 / .weights.h5 or wsol_tf weights file "
+        "(tools/convert_weights.py).",
     )
     large_feature_map: bool = setting(
         False, "28x28 instead of 14x14 final feature map."
@@ -270,7 +289,7 @@ class ModelConfig(ConfigBase):
     )
     drop_threshold: Optional[float] = setting(
         None,
-        "ADL/ICL gamma_d (unset: 0.9, wsolevaluation's for every backbone).",
+        "ADL/ICL gamma_d (unset: 0.9, wsolevaluation's, every backbone).",
         low=0,
         high=1,
         low_open=True,

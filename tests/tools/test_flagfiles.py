@@ -6,12 +6,17 @@ import importlib.util
 import itertools
 import os
 
+import keras
+import numpy as np
 import pytest
 from absl import flags
 
+from wsol_tf import backbones
 from wsol_tf import config as config_lib
 from wsol_tf.cli import config_flags
 from wsol_tf.cli import flagfiles
+from wsol_tf.data.image_ops import normalize_images
+from wsol_tf.training.resolve import resolve_normalization
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 DATASETS = ("cub", "ilsvrc", "openimages", "synthetic")
@@ -33,6 +38,34 @@ PUBLISHED = {
     "openimages_inceptionv3_cam": ["63.2"],
     "openimages_resnet50_cam": ["58.5"],
 }
+# Hyper-parameters wsolevaluation publishes for a cell (its README's example
+# command: --batch_size 32 --epochs 10 --lr 0.00227913316
+# --lr_decay_frequency 3 --weight_decay 5.00E-04); every other cell keeps
+# the protocol defaults.
+WSOLEVALUATION_VALUES = {
+    "openimages_vgg16_cam": {
+        "batch_size": 32,
+        "epochs": 10,
+        "learning_rate": 0.00227913316,
+        "lr_decay_epochs": 3,
+        "weight_decay": 5e-4,
+    },
+}
+# The input keras.applications' ImageNet weights were trained on, from its
+# documented preprocessing (`<module>.preprocess_input`): "caffe" for VGG16
+# and ResNet50, "tf" for InceptionV3. Random weights: the protocol's
+# torchvision mean / std on RGB in [0, 1].
+KERAS_PREPROCESS = {
+    "vgg16": keras.applications.vgg16.preprocess_input,
+    "resnet50": keras.applications.resnet50.preprocess_input,
+    "inceptionv3": keras.applications.inception_v3.preprocess_input,
+}
+
+
+def _protocol_input(x):
+    mean = np.array([0.485, 0.456, 0.406], np.float32)
+    std = np.array([0.229, 0.224, 0.225], np.float32)
+    return (x / 255.0 - mean) / std
 
 
 def _train_module():
@@ -54,7 +87,8 @@ def _config(argv, preset=None):
 
 
 def _flagfiles():
-    return sorted(glob.glob(os.path.join(REPO, "flags", "**", "*.flags")))
+    pattern = os.path.join(REPO, "flags", "**", "*.flags")
+    return sorted(glob.glob(pattern, recursive=True))
 
 
 def _settings(path):
@@ -125,22 +159,61 @@ def test_flagfile(dataset, arch, method, monkeypatch, tmp_path):
     assert config.eval.multi_contour_eval
     assert config.eval.iou_thresholds == (30, 50, 70)
     assert config.train.nesterov and config.train.momentum == 0.9
-    assert config.train.weight_decay == 1e-4
     assert config.train.lr_classifier_ratio == 10
-    assert config.train.learning_rate == 0.01
+    published = WSOLEVALUATION_VALUES.get(name, {})
+    expected = {
+        "batch_size": 32,
+        "learning_rate": 0.01,
+        "weight_decay": 1e-4,
+        **published,
+    }
+    assert config.data.batch_size == expected["batch_size"]
+    assert config.train.learning_rate == expected["learning_rate"]
+    assert config.train.weight_decay == expected["weight_decay"]
     if dataset in SCHEDULE:
         assert (config.train.epochs, config.train.lr_decay_epochs) == (
             SCHEDULE[dataset]
         )
+    for key in ("epochs", "lr_decay_epochs"):
+        if key in published:
+            assert getattr(config.train, key) == published[key]
     if method != "cam":
-        gamma = 0.9 if arch == "resnet50" else 0.8
-        assert config.model.resolved_drop_threshold() == gamma
+        # wsolevaluation config.py: --adl_threshold default 0.9.
+        assert config.model.resolved_drop_threshold() == 0.9
     with open(path) as f:
         header = f.read().split("\n\n")[0]
     assert "python tools/train.py --flagfile=flags/" + name in header
     assert "Expected runtime" in header
     for number in PUBLISHED.get(name, ["no published number"]):
         assert number in header
+    assert "Hyper-parameters: wsolevaluation" in header
+    flat = " ".join(line.strip("# ") for line in header.splitlines())
+    for value in published.values():
+        assert str(value) in flat.replace("5.00E-04", "0.0005")
+
+
+@pytest.mark.parametrize("path", _flagfiles(), ids=os.path.basename)
+def test_every_flagfile_feeds_the_input_its_weights_need(path, monkeypatch,
+                                                         tmp_path):
+    monkeypatch.chdir(tmp_path)
+    config = _config([f"--flagfile={path}"])
+    arch, weights = config.model.architecture, config.model.weights
+    assert weights in (None, "imagenet")  # no flagfile names a file
+    resolved = resolve_normalization(
+        config.data.normalization, arch, weights
+    )
+    images = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3))
+    images = images.astype("float32")
+    if weights is None:
+        expected = _protocol_input(images)
+    else:
+        expected = KERAS_PREPROCESS[arch](images.copy())
+    actual = keras.ops.convert_to_numpy(normalize_images(images, resolved))
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-4)
+    # The (weights, normalisation, layout) triple is required_normalization's.
+    assert backbones.weights_layout(weights) == "keras"
+    required = backbones.required_normalization(arch, weights)
+    assert resolved == (required or "imagenet")
 
 
 def test_smoke_flagfile_is_tiny_and_float32():

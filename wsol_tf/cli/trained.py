@@ -142,7 +142,7 @@ def load_trained_split(model_path, checkpoint, split):
 
     try:
         model, config, keras_path = load_trained(model_path, checkpoint)
-        config = training.resolve_experiment(config)
+        config = training.resolve_experiment(config, trained=True)
         dataset = build_dataset(config.data, split, training=False)
     except (ValueError, OSError) as e:
         sys.exit(f"ERROR: {e}")

@@ -183,7 +183,9 @@ def _train_dataset(cfg, meta, with_boxes, drop_remainder):
     ds = ds.batch(cfg.batch_size, drop_remainder=drop_remainder)
 
     def finish(batch):
-        images = image_ops.normalize_images(batch["image"], cfg.normalization)
+        images = image_ops.normalize_images(
+            batch["image"], cfg.resolved_normalization()
+        )
         if not with_boxes:
             return images, batch["label"]
         return {
@@ -233,7 +235,7 @@ def _eval_dataset(cfg, meta, mask_meta):
     def finish(batch):
         batch = dict(batch)
         batch["images"] = image_ops.normalize_images(
-            batch["images"], cfg.normalization
+            batch["images"], cfg.resolved_normalization()
         )
         return batch
 

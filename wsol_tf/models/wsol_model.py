@@ -305,17 +305,26 @@ def _unpack(data, need_labels=True):
     return images, labels
 
 
-def build_model(model_config, *, image_size, seed=None):
+def build_model(model_config, *, image_size, seed=None, classifier=False):
     """Builds a `WSOLModel` from its config; loads `model_config.weights`.
 
     Args:
         model_config: `ModelConfig`.
         image_size: int, the (square) input side.
         seed: int or None, seeds of the attention layers.
+        classifier: bool, also load the weights' pretrained 1000-class
+            classifier into `fc` (`backbones.load_backbone_weights`);
+            `run_training` sets it where wsolevaluation does
+            (`training.resolve.loads_pretrained_classifier`).
 
     Returns:
         An uncompiled `WSOLModel`.
     """
+    if classifier and not model_config.weights:
+        raise ValueError(
+            "A pretrained classifier needs pretrained weights. Received: "
+            "classifier=True, weights=None"
+        )
     layout = backbones.weights_layout(model_config.weights)
     model = WSOLModel(model_config, image_size, seed=seed, layout=layout)
     if model_config.weights:
@@ -324,5 +333,6 @@ def build_model(model_config, *, image_size, seed=None):
             model_config.architecture,
             model_config.weights,
             input_shape=(image_size, image_size, 3),
+            classifier=classifier,
         )
     return model

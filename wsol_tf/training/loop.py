@@ -27,21 +27,44 @@ from wsol_tf.training.callbacks import step_decay
 from wsol_tf.training.reporting import format_metrics_table
 from wsol_tf.training.reporting import protocol_settings
 from wsol_tf.training.reporting import write_json
+from wsol_tf.training.resolve import loads_pretrained_classifier
+from wsol_tf.training.resolve import resolve_normalization
 
 
-def resolve_experiment(config):
-    """Resolves the dataset (paths, num_classes), the model's classes and
-    `weights="synthetic"` (trained once and cached, see `pretrain`)."""
+def resolve_experiment(config, *, trained=False):
+    """Resolves the weights, the normalisation, the dataset and the classes.
+
+    `model.weights="synthetic"` becomes the cached file of the synthetic
+    pretraining (`pretrain.ensure_synthetic_weights`, trained once).
+    `data.normalization` "auto" becomes the one the model's weights need
+    (`resolve_normalization`; an explicit one contradicting them raises
+    unless `trained`: the config of an already trained model, whose
+    recorded normalisation stands), before `resolve_dataset` fills in
+    paths and `num_classes`. The result is what config.json records and
+    evaluation / export / visualization read.
+    """
     config.validate()
-    data_config = resolve_dataset(config.data)
-    model_config = config.model.replace(num_classes=data_config.num_classes)
-    if model_config.weights == pretrain.SYNTHETIC_WEIGHTS:
-        model_config = model_config.replace(
+    model = config.model
+    if model.weights == pretrain.SYNTHETIC_WEIGHTS:
+        model = model.replace(
             weights=pretrain.ensure_synthetic_weights(
-                model_config, data_config, precision=config.train.precision
+                model, config.data, precision=config.train.precision
             )
         )
-    return dataclasses.replace(config, data=data_config, model=model_config)
+    normalization = resolve_normalization(
+        config.data.normalization,
+        model.architecture,
+        model.weights,
+        check=not trained,
+    )
+    data_config = resolve_dataset(
+        config.data.replace(normalization=normalization)
+    )
+    return dataclasses.replace(
+        config,
+        data=data_config,
+        model=model.replace(num_classes=data_config.num_classes),
+    )
 
 
 def _has_tensorboard():
@@ -88,7 +111,9 @@ def _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose):
         if val_ds is not None:
             batch = next(iter(val_ds))
             cbs.append(
-                CamImageSummary(batch, log_dir, config.data.normalization)
+                CamImageSummary(
+                    batch, log_dir, config.data.resolved_normalization()
+                )
             )
     if chief:
         cbs.append(
@@ -197,7 +222,13 @@ def run_training(config, *, callbacks=(), verbose="auto"):
     if train.eval_every_epochs > 0 or train.visualize:
         val_ds = build_dataset(data, data.val_split, training=False)
     with strategy.scope():
-        model = build_model(config.model, image_size=data.image_size)
+        model = build_model(
+            config.model,
+            image_size=data.image_size,
+            classifier=loads_pretrained_classifier(
+                config.model, data.dataset_name
+            ),
+        )
         model.compile(
             optimizer=build_optimizer(train, model), objective=config.loss
         )
@@ -271,7 +302,7 @@ def finish(model, config, write_outputs=True):
             model,
             test_ds,
             os.path.join(model_dir, "visualizations"),
-            normalization=data.normalization,
+            normalization=data.resolved_normalization(),
             eval_config=config.eval,
             threshold=threshold,
             suffix=data.test_split,
