@@ -105,14 +105,22 @@ def test_cache_key_follows_what_changes_the_weights(configs):
 
 
 def test_resolve_experiment_swaps_synthetic_for_the_cached_file(
-    configs, monkeypatch
+    configs, monkeypatch, tmp_path
 ):
     model_config, data = configs
     calls = []
+    cached = str(tmp_path / "x.weights.h5")
+    weights_file.save_weights_file(
+        cached,
+        {},
+        architecture="resnet50",
+        layout="keras",
+        normalization="imagenet",
+    )
 
     def fake(model, data_config, precision, **kwargs):
-        calls.append((model.num_classes, precision))
-        return "/cache/pretrained/x.weights.h5"
+        calls.append((model.weights, precision))
+        return cached
 
     monkeypatch.setattr(pretrain, "ensure_synthetic_weights", fake)
     config = ExperimentConfig(
@@ -121,8 +129,9 @@ def test_resolve_experiment_swaps_synthetic_for_the_cached_file(
         train=TrainConfig(precision="float32"),
     )
     resolved = resolve_experiment(config)
-    assert resolved.model.weights == "/cache/pretrained/x.weights.h5"
-    assert calls == [(2, "float32")]
+    assert resolved.model.weights == cached
+    assert resolved.data.normalization == "imagenet"  # the file's, "auto"
+    assert calls == [("synthetic", "float32")]
     # Idempotent: a resolved config is not pretrained again.
     assert resolve_experiment(resolved).model.weights == resolved.model.weights
     assert len(calls) == 1
