@@ -90,6 +90,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         try:
             super().on_train_begin(logs)
+            self._restore_seed_generators()
         except (OSError, ValueError, KeyError) as e:
             if isinstance(e, WriteError):
                 raise
@@ -111,8 +112,44 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 raise
         write_json(
             self._training_metadata_path,
-            {"epoch": self._current_epoch, "batch": self._last_batch_seen},
+            {
+                "epoch": self._current_epoch,
+                "batch": self._last_batch_seen,
+                SEED_STATES: [
+                    np.asarray(v).tolist() for v in _seed_states(self.model)
+                ],
+            },
         )
+
+    def _restore_seed_generators(self):
+        """The random streams (e.g. the attention drop masks) go on where
+        the backed-up run was: `save_weights` does not store them."""
+        path = self._training_metadata_path
+        if not os.path.isfile(path):
+            return
+        with open(path) as f:
+            saved = json.load(f).get(SEED_STATES)
+        if saved is None:  # a backup written before they were recorded
+            return
+        states = _seed_states(self.model)
+        if len(saved) != len(states):
+            raise ValueError(
+                f"{path} holds {len(saved)} random generator states, the "
+                f"model has {len(states)}"
+            )
+        for variable, value in zip(states, saved):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+
+
+SEED_STATES = "seed_generator_states"
+
+
+def _seed_states(model):
+    """The state variables of the model's `keras.random.SeedGenerator`s,
+    in a fixed order (they are variables, not weights)."""
+    return [
+        v for v in model.variables if v.path.endswith("seed_generator_state")
+    ]
 
 
 def _close_hdf5_file(path):

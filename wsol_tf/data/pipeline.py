@@ -216,27 +216,49 @@ def _train_stream(cfg, meta, drop_remainder, start_epoch, steps_per_epoch):
     per_epoch = n // batch if drop_remainder else -(-n // batch)
     start_batch = start_epoch * (steps_per_epoch or per_epoch)
     first_epoch, offset = divmod(start_batch, per_epoch)
-    source = tf.data.Dataset.from_tensor_slices(tensors)
-    buffer = n
-    if cfg.cache:
-        # Decoded, resized images cached in a fixed random order.
-        source = source.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=False)
-        source = source.map(load, num_parallel_calls=calls).cache()
-        buffer = min(n, max(1, cfg.shuffle_buffer))
     seed = tf.constant(cfg.seed, tf.int64)
+    if cfg.cache:
+        # Decoded, resized images cached in a fixed random order; each pass
+        # permutes windows of `shuffle_buffer` of them (as a shuffle buffer).
+        window = min(n, max(1, cfg.shuffle_buffer))
+        cached = tf.data.Dataset.from_tensor_slices(tensors)
+        cached = cached.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=False)
+        cached = cached.map(load, num_parallel_calls=calls).cache()
+
+        def one_pass(pass_seed):
+            def permute(index, elements):
+                k = tf.shape(elements["label"], out_type=tf.int64)[0]
+                order = tf.random.experimental.stateless_shuffle(
+                    tf.range(k), tf.stack([pass_seed, index])
+                )
+                return {key: tf.gather(v, order) for key, v in elements.items()}
+
+            ds = cached.batch(window).enumerate().map(permute)
+            return ds.unbatch()
+
+    else:
+        # Shuffling file names is cheap, so each pass permutes the split.
+        paths = tf.constant(tensors["path"])
+        labels = tf.constant(tensors["label"])
+
+        def one_pass(pass_seed):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), tf.stack([pass_seed, seed])
+            )
+            return tf.data.Dataset.from_tensor_slices(
+                {"path": tf.gather(paths, order), "label": tf.gather(labels, order)}
+            )
 
     def epoch_batches(epoch):
-        # Order and augmentation of epoch `epoch` from (seed, epoch) only.
-        order_seed = seed * 1_000_003 + epoch
+        # Pass `epoch`: order and augmentation from (seed, epoch) only.
         skip = tf.where(
             epoch == first_epoch, tf.constant(offset * batch, tf.int64), 0
         )
 
         def with_seed(position, element):
-            aug_seed = tf.stack([seed + 1, epoch * n + position])
-            return augment(element, aug_seed)
+            return augment(element, tf.stack([seed + 1, epoch * n + position]))
 
-        ds = source.shuffle(buffer, seed=order_seed).enumerate().skip(skip)
+        ds = one_pass(seed * 1_000_003 + epoch).enumerate().skip(skip)
         ds = ds.map(with_seed, num_parallel_calls=calls)
         return ds.batch(batch, drop_remainder=drop_remainder)
 
