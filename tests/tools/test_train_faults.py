@@ -73,7 +73,7 @@ def _train_tool(tmp, *extra):
 def _one_error_line(result, start):
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.startswith("ERROR:")]
+    lines = [s for s in result.stderr.splitlines() if s.startswith("ERROR:")]
     assert len(lines) == 1, result.stderr[-3000:]
     assert lines[0].startswith(f"ERROR: {start}"), lines[0]
     return lines[0]
@@ -222,7 +222,7 @@ def test_evaluate_names_a_corrupt_checkpoint(good_run, tmp_path):
     with pytest.raises(SystemExit) as info:
         _run_tool("evaluate", f"--model_path={run}")
     message = str(info.value.code)
-    assert message.startswith(
-        f"ERROR: {last} is not a valid .keras archive: "
+    assert message.startswith(f"ERROR: {last} is not a valid .keras archive: ")
+    assert message.endswith(
+        "Try the run's other checkpoint: --checkpoint=best."
     )
-    assert message.endswith("Try the run's other checkpoint: --checkpoint=best.")

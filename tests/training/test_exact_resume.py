@@ -56,9 +56,7 @@ def _batches(ds, count):
 
 @pytest.mark.parametrize("cache", [False, True])
 def test_stream_restarts_at_any_epoch_with_the_same_batches(tmp_path, cache):
-    data = resolve_dataset(
-        _config(tmp_path, "x", f"--cache={cache}").data
-    )
+    data = resolve_dataset(_config(tmp_path, "x", f"--cache={cache}").data)
     full, steps = training_stream(data, "train", steps_per_epoch=3)
     assert steps == 3
     want = _batches(full, 12)  # 3 passes of 4 batches
@@ -72,7 +70,10 @@ def test_stream_restarts_at_any_epoch_with_the_same_batches(tmp_path, cache):
             np.testing.assert_array_equal(gi, wi)
     # Each pass is the whole split once (partial batches kept: 4 batches
     # of 2), in an order that changes from pass to pass.
-    passes = [np.concatenate([l for _, l in want[4 * p : 4 * p + 4]]) for p in range(3)]
+    passes = [
+        np.concatenate([labels for _, labels in want[4 * p : 4 * p + 4]])
+        for p in range(3)
+    ]
     for labels in passes:
         assert sorted(labels.tolist()) == [0] * 4 + [1] * 4
     firsts = [want[4 * p][0] for p in range(3)]

@@ -238,9 +238,7 @@ def _holder(model_dir):
     return proc
 
 
-def test_a_second_run_is_refused_and_a_killed_holder_is_stale(
-    tmp_path, capsys
-):
+def test_a_second_run_is_refused_and_a_killed_holder_is_stale(tmp_path, capsys):
     holder = _holder(tmp_path)
     try:
         with pytest.raises(RunDirLockedError) as info:
@@ -278,7 +276,9 @@ def test_a_reused_pid_is_stale(tmp_path):
     import socket
 
     holder = {"pid": os.getpid(), "host": socket.gethostname()}
-    (tmp_path / ".lock").write_text(json.dumps(dict(holder, start_tick=tick - 1)))
+    (tmp_path / ".lock").write_text(
+        json.dumps(dict(holder, start_tick=tick - 1))
+    )
     run_lock.release(run_lock.acquire(str(tmp_path)))
     (tmp_path / ".lock").write_text(json.dumps(dict(holder, start_tick=tick)))
     with pytest.raises(RunDirLockedError):

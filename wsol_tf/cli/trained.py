@@ -71,6 +71,8 @@ def _find_config(keras_path):
         if os.path.isfile(path):
             return path
     return None
+
+
 def load_trained(model_path, checkpoint="last", flag_values=None):
     """Loads a trained model and its configuration for the tools.
 
@@ -140,7 +142,9 @@ def _load_keras(keras_path, hint):
             return keras.saving.load_model(keras_path, safe_mode=True)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             text = str(e).strip()
-            reason = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+            reason = (
+                f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+            )
     raise CorruptFileError(
         f"{keras_path} is not a valid .keras archive: {reason}. Try the "
         f"run's other checkpoint: {hint}."

@@ -222,7 +222,9 @@ def _train_stream(cfg, meta, drop_remainder, start_epoch, steps_per_epoch):
         # permutes windows of `shuffle_buffer` of them (as a shuffle buffer).
         window = min(n, max(1, cfg.shuffle_buffer))
         cached = tf.data.Dataset.from_tensor_slices(tensors)
-        cached = cached.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=False)
+        cached = cached.shuffle(
+            n, seed=cfg.seed, reshuffle_each_iteration=False
+        )
         cached = cached.map(load, num_parallel_calls=calls).cache()
 
         def one_pass(pass_seed):
@@ -246,7 +248,10 @@ def _train_stream(cfg, meta, drop_remainder, start_epoch, steps_per_epoch):
                 tf.range(n, dtype=tf.int64), tf.stack([pass_seed, seed])
             )
             return tf.data.Dataset.from_tensor_slices(
-                {"path": tf.gather(paths, order), "label": tf.gather(labels, order)}
+                {
+                    "path": tf.gather(paths, order),
+                    "label": tf.gather(labels, order),
+                }
             )
 
     def epoch_batches(epoch):

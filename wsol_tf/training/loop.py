@@ -14,11 +14,12 @@ from wsol_tf.data import build_dataset
 from wsol_tf.data import name_undecodable_images
 from wsol_tf.data import resolve_dataset
 from wsol_tf.data.pipeline import training_stream
+from wsol_tf.errors import CorruptFileError
+from wsol_tf.errors import WSOLError
 from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
 from wsol_tf.evaluation.runner import best_thresholds
 from wsol_tf.evaluation.runner import evaluate_model
 from wsol_tf.evaluation.runner import serving_threshold
-from wsol_tf.errors import CorruptFileError
 from wsol_tf.export import export_saved_model
 from wsol_tf.io_utils import remove_orphan_temps
 from wsol_tf.models import build_model
@@ -185,7 +186,7 @@ def _check_same_experiment(model_dir, config):
     if saved.get("data", {}).get("image_size") != config.data.image_size:
         changed.append("data.image_size")
     if changed:
-        raise ValueError(
+        raise WSOLError(
             f"{model_dir} holds a run with a different configuration "
             f"({', '.join(changed)}), so its backup cannot be resumed: use "
             "another model_dir or delete this one. "
