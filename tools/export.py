@@ -19,7 +19,6 @@ i.e. the best threshold at IoU 50 on the val split, else 0.5).
 
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
@@ -29,6 +28,7 @@ from absl import flags  # noqa: E402
 from wsol_tf.cli import config_flags  # noqa: E402
 from wsol_tf.cli import flagfiles  # noqa: E402
 from wsol_tf.cli import trained  # noqa: E402
+from wsol_tf.cli.errors import run_tool  # noqa: E402
 from wsol_tf.evaluation import FALLBACK_CAM_THRESHOLD  # noqa: E402
 
 flags.adopt_module_key_flags(config_flags)
@@ -63,12 +63,9 @@ def main(argv):
     flagfiles.quiet_logging()
     from wsol_tf.export import export_saved_model
 
-    try:
-        model, config, keras_path = trained.load_trained(
-            MODEL_PATH.value, CHECKPOINT.value
-        )
-    except (ValueError, OSError) as e:
-        sys.exit(f"ERROR: {e}")
+    model, config, keras_path = trained.load_trained(
+        MODEL_PATH.value, CHECKPOINT.value
+    )
     run_dir = trained.run_dir_of(keras_path)
     export_dir = EXPORT_DIR.value or os.path.join(run_dir, "saved_model")
     size = EXPORT_IMAGE_SIZE.value or config.data.eval_image_size
@@ -84,4 +81,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model_path")
-    app.run(main, flags_parser=flagfiles.parse_flags)
+    run_tool(main)
