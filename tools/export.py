@@ -72,10 +72,17 @@ def main(argv):
     threshold = CAM_THRESHOLD.value
     if threshold is None:
         threshold = _recorded_threshold(run_dir)
-    export_saved_model(model, export_dir, image_size=size, threshold=threshold)
+    export_saved_model(
+        model,
+        export_dir,
+        image_size=size,
+        threshold=threshold,
+        normalization=config.data.resolved_normalization(),
+    )
     print(
-        f"Exported {keras_path} -> {export_dir} (input float32 [None, {size}, "
-        f"{size}, 3], serve threshold {threshold})"
+        f"Exported {keras_path} -> {export_dir} (serve: float32 [None, "
+        f"{size}, {size}, 3]; serve_images: uint8 RGB of any size; serve "
+        f"threshold {threshold})"
     )
 
 
