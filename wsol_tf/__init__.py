@@ -4,8 +4,9 @@ ICL (Ki et al., ACCV 2020) with the CAM and ADL baselines and the
 MaxBoxAccV2 / GT-known / Top-1 Loc / PxAP evaluation protocol.
 
 Importing the package registers every Keras-serializable class it defines
-(the model, its layers, losses, objective and optimizer), so a checkpoint
-loads after `import wsol_tf` alone:
+(the model, its layers, losses, objective and optimizer) as soon as Keras
+is imported, without importing TensorFlow itself, so a checkpoint loads
+after `import wsol_tf` alone:
 
 >>> import keras, wsol_tf
 >>> model = keras.saving.load_model("runs/demo/checkpoints/last.keras")
@@ -14,9 +15,8 @@ loads after `import wsol_tf` alone:
 from wsol_tf.version import __version__  # noqa: F401
 from wsol_tf.errors import WSOLError  # noqa: F401
 
-# Registration (keras.saving.register_keras_serializable) happens when the
-# defining modules are imported; these cover every registered class.
-from wsol_tf import layers as _layers  # noqa: E402,F401
-from wsol_tf import losses as _losses  # noqa: E402,F401
-from wsol_tf import models as _models  # noqa: E402,F401
-from wsol_tf import optimizers as _optimizers  # noqa: E402,F401
+from wsol_tf import _registration  # noqa: E402
+
+# Registers the Keras classes now if Keras is imported, else right after it
+# is: `import wsol_tf` alone does not import TensorFlow.
+_registration.install()

@@ -6,6 +6,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 from wsol_tf.config import LossConfig
 from wsol_tf.config import ModelConfig
@@ -17,9 +18,11 @@ from wsol_tf.serialization import PACKAGE
 LOADER = textwrap.dedent(
     """
     import sys
+    import wsol_tf
+    # Cheap: the flag errors of the tools come before TensorFlow loads.
+    assert "tensorflow" not in sys.modules and "keras" not in sys.modules
     import keras
     import numpy as np
-    import wsol_tf
     from keras.src.saving import object_registration
     model = keras.saving.load_model(sys.argv[1])
     out = model(np.load(sys.argv[2]), training=False)
@@ -31,7 +34,10 @@ LOADER = textwrap.dedent(
 )
 
 
-def test_checkpoint_loads_after_import_wsol_tf_alone(tmp_path, run_result_script):
+@pytest.mark.parametrize("keras_first", [False, True])
+def test_checkpoint_loads_after_import_wsol_tf_alone(
+    tmp_path, run_result_script, keras_first
+):
     model = build_model(
         ModelConfig(
             architecture="vgg16",
@@ -50,7 +56,14 @@ def test_checkpoint_loads_after_import_wsol_tf_alone(tmp_path, run_result_script
     path = tmp_path / "last.keras"
     model.save(path)
     np.save(tmp_path / "images.npy", images)
-    script = LOADER.replace("sys.argv[1]", repr(str(path)))
+    script = LOADER
+    if keras_first:  # Keras already imported: registered at once
+        script = "import keras\n" + script.replace(
+            'assert "tensorflow" not in sys.modules and "keras" not in '
+            "sys.modules",
+            "",
+        )
+    script = script.replace("sys.argv[1]", repr(str(path)))
     script = script.replace("sys.argv[2]", repr(str(tmp_path / "images.npy")))
     script = script.replace("sys.argv[3]", repr(str(tmp_path / "out.npy")))
     fields = run_result_script(script)
