@@ -25,7 +25,9 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
 README = os.path.join(BENCH_DIR, "README.md")
 TOP_README = os.path.join(os.path.dirname(BENCH_DIR), "README.md")
-KINDS = ("quality", "train_cost", "eval_cost")
+# Kinds whose tables this module renders (quality_bench.py and
+# synthetic_probe.py render and write their own sections).
+KINDS = ("train_cost", "eval_cost")
 
 
 def now_utc():
@@ -141,207 +143,6 @@ def finish_meta(meta):
     """Records the load average at the end of a run."""
     meta["loadavg_at_end"] = list(os.getloadavg())
     return meta
-
-
-# Row labels of quality_bench.ROWS (kept here so that the tables can be
-# generated without importing the scripts and their absl flags).
-ROW_LABELS = {
-    "cam": "CAM",
-    "adl": "ADL",
-    "icl_triplet": "ICL (triplet)",
-    "icl_ntxent": "ICL (NT-Xent)",
-    "icl_triplet_unnorm": "ICL (triplet, unnormalised z: spec default)",
-    "icl_no_nonlocal": "ICL triplet, no non-local",
-    "icl_no_ca": "ICL triplet, no L_ca",
-    "icl_no_fc": "ICL triplet, no L_fc",
-    "icl_no_bgdrop": "ICL triplet, no background drop",
-}
-
-METRICS = (
-    ("maxboxacc_30", "BoxAccV2@0.3"),
-    ("maxboxacc_50", "@0.5"),
-    ("maxboxacc_70", "@0.7"),
-    ("maxboxaccv2", "MaxBoxAccV2"),
-    ("gt_known_loc", "GT-known Loc"),
-    ("top1_loc", "Top-1 Loc"),
-    ("top1_cls", "Top-1 Cls"),
-    ("pxap", "PxAP"),
-)
-DIAGNOSTICS = (("valid_fraction", "valid_fraction"), ("ca_loss", "L_ca"))
-# Present in results written since the part-share measurement was added.
-PART_METRICS = (
-    ("cam_on_object", "CAM on object"),
-    ("head_of_object", "head share"),
-)
-
-
-def _variant(settings):
-    """The synthetic-set variant of a quality run ('' for the default)."""
-    head = settings.get("head_scale", 1.0)
-    distractors = settings.get("distractor_heads", 0.4)
-    if head == 1.0 and distractors == 0.4:
-        return ""
-    return (
-        f" (dataset variant: head area x{head:g}, distractor heads in "
-        f"{distractors:.0%} of the images)"
-    )
-
-
-def quality_markdown(result):
-    """Tables of one quality JSON result (mean ± std over the seeds)."""
-    settings = result["settings"]
-    runs = result["runs"]
-    pre = result.get("pretrain") or {}
-    every = [r["metrics"] for r in runs] + [pre.get("metrics") or {}]
-    every += list((result.get("baselines") or {}).values())
-    shares = [m["head_area"] for m in every if "head_area" in m]
-    metrics_shown = METRICS + (PART_METRICS if shares else ())
-    header = ["Method", "seeds"] + [label for _, label in metrics_shown]
-    header += [label for _, label in DIAGNOSTICS] + ["s/run"]
-    table = []
-    for row in settings["rows"]:
-        rr = [r for r in runs if r["row"] == row]
-        if not rr:
-            continue
-        cells = [ROW_LABELS.get(row, row), str(len(rr))]
-        for key, _ in metrics_shown:
-            values = [r["metrics"].get(key) for r in rr]
-            cells.append(_cell(values))
-        for key, _ in DIAGNOSTICS:
-            values = [r["train_logs"].get(key) for r in rr]
-            cells.append(mean_std_raw(values))
-        seconds = [r["train_seconds"] + r["eval_seconds"] for r in rr]
-        cells.append(f"{np.mean(seconds):.0f}")
-        table.append(cells)
-    for name, metrics in (result.get("baselines") or {}).items():
-        label = {"center_gaussian": "Centre Gaussian baseline (no model)"}.get(
-            name, name
-        )
-        cells = [label, "-"] + [
-            _cell([metrics.get(k)]) for k, _ in metrics_shown
-        ]
-        cells += ["n/a"] * len(DIAGNOSTICS) + ["n/a"]
-        table.insert(0, cells)
-    if pre.get("metrics"):
-        cells = ["CAM pre-trained only (start of every row)", "1"]
-        cells += [_cell([pre["metrics"].get(k)]) for k, _ in metrics_shown]
-        cells += ["n/a"] * len(DIAGNOSTICS)
-        cells.append(f"{pre['seconds']:.0f}" if "seconds" in pre else "n/a")
-        table.insert(0, cells)
-    done = len(runs)
-    total = len(settings["rows"]) * settings["seeds"]
-    status = (
-        ""
-        if done == total
-        else (f"\n\n**Partial: {done} of {total} runs finished.**")
-    )
-    text = [
-        "Test split of the embedded synthetic dataset, "
-        f"{settings['architecture']}: backbone pre-trained once as a CAM "
-        f"model from scratch ({settings['pretrain_steps']} Adam steps, lr "
-        f"{settings['pretrain_learning_rate']}), then every row fine-tuned "
-        f"{settings['steps']} steps of batch {settings['batch_size']} at "
-        f"{settings['image_size']} px, {settings['precision']}, SGD Nesterov "
-        f"lr {settings['learning_rate']} (cosine, x"
-        f"{settings['lr_classifier_ratio']} on new layers), "
-        f"{settings['train_per_class']} train / "
-        f"{settings['test_per_class']} test images per class"
-        + _variant(settings)
-        + ". MaxBoxAccV2 "
-        f"(cam_curve_interval {settings['cam_curve_interval']}), GT-known / "
-        "Top-1 Loc (IoU 0.5, optimal threshold), Top-1 Cls and PxAP in %, "
-        "mean ± std over seeds; valid_fraction and L_ca: last training "
-        "epoch (ICL rows)."
-        + (
-            " CAM on object: share of the score map's mass on the object; "
-            "head share: share of the object's map mass on the head (part), "
-            "from the generator's own part masks (head area: "
-            f"{np.mean(shares):.1f} % of the object's pixels, the head share "
-            "of a map uniform on the object)."
-            if shares
-            else ""
-        ),
-        "",
-        f"ICL settings of every ICL row: `{json.dumps(settings['icl_base'])}`",
-        "",
-        md_table(header, table) + status,
-        "",
-        provenance(result["meta"]),
-    ]
-    return "\n".join(text)
-
-
-def _cell(values):
-    # evaluate_model reports percentages.
-    return mean_std(values, digits=1)
-
-
-def mean_std_raw(values):
-    return mean_std(values, digits=3)
-
-
-def _num(value, digits):
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def diagnosis_markdown(result):
-    d = result["diagnosis"]
-    lines = [
-        "Attention maps and L_ca on one batch of 32 training images "
-        "(inference mode, 'defaults' = ModelConfig defaults, bg_threshold "
-        f"0.2; 'bench' = ICL_BASE {json.dumps(result['icl_base'])}). "
-        "Distances and violated triplets (positive hinge, margin 1, "
-        "unnormalised z) over the valid samples only.",
-        "",
-    ]
-    header = ["State", "Position", "map", "max(A) <= 0", "min/max (median)"]
-    header += [f"bg non-empty @ {g}" for g in d["gammas"]]
-    rows = []
-    for state, entry in d["states"].items():
-        for p, v in entry["defaults"]["positions"].items():
-            rows.append(
-                [
-                    state,
-                    p,
-                    "x".join(map(str, v["map_size"])),
-                    f"{v['max_le_0']:.2f}",
-                    f"{v['median_min_over_max']:.2f}",
-                ]
-                + [f"{x:.2f}" for x in v["nonempty_bg"]]
-            )
-    lines += [md_table(header, rows), ""]
-    header = [
-        "State",
-        "Settings",
-        "Position",
-        "valid_fraction",
-        "median d(dfg, fg)",
-        "median d(dfg, bg)",
-        "triplets violated",
-        "triplet",
-        "triplet (L2-norm z)",
-        "NT-Xent",
-    ]
-    rows = []
-    for state, entry in d["states"].items():
-        for name, e in entry.items():
-            for p, v in e["positions"].items():
-                rows.append(
-                    [
-                        state,
-                        name,
-                        p,
-                        f"{v['valid_fraction']:.2f}",
-                        _num(v["d_dfg_fg"], 3),
-                        _num(v["d_dfg_bg"], 3),
-                        _num(v.get("triplet_violated"), 2),
-                        f"{v['triplet']:.4f}",
-                        f"{v['triplet_normalized']:.4f}",
-                        f"{v['nt_xent']:.4f}",
-                    ]
-                )
-    lines += [md_table(header, rows), "", provenance(result["meta"])]
-    return "\n".join(lines)
 
 
 def _fastest(run):
@@ -557,8 +358,6 @@ def eval_cost_markdown(result):
 
 MARKDOWN = {
     "train_cost_rerun": train_cost_markdown,
-    "quality": quality_markdown,
-    "icl_diagnosis": diagnosis_markdown,
     "train_cost": train_cost_markdown,
     "eval_cost": eval_cost_markdown,
 }
@@ -592,7 +391,7 @@ def replace_section(text, kind, body):
     return text.rstrip() + "\n\n" + block + "\n"
 
 
-def update_readme(kinds=KINDS + ("icl_diagnosis", "train_cost_rerun")):
+def update_readme(kinds=KINDS + ("train_cost_rerun",)):
     """Writes the newest result of each kind into the README sections.
 
     Both `bench/README.md` and the top-level `README.md` get the sections

@@ -42,6 +42,7 @@ def main(argv):
     flagfiles.quiet_logging()
     from wsol_tf import training
     from wsol_tf.data import name_undecodable_images
+    from wsol_tf.errors import WriteError
     from wsol_tf.evaluation.runner import evaluate_model
 
     model, config, keras_path, run_dir, split, dataset = (
@@ -62,9 +63,14 @@ def main(argv):
         "metrics": metrics,
         "protocol": training.protocol_settings(config.data, config.eval, split),
     }
-    training.write_json(output, report)
+    # The table first: a failed write (read-only or full disk) loses nothing.
     title = f"{config.data.dataset_name} {split} split: {keras_path}"
-    print(training.format_metrics_table(metrics, title))
+    print(training.format_metrics_table(metrics, title), flush=True)
+    try:
+        training.write_json(output, report)
+    except (WriteError, OSError) as e:
+        print(f"WARNING: metrics not saved: {e}", file=sys.stderr)
+        return
     print(f"Wrote {output}")
 
 

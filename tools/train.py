@@ -56,11 +56,17 @@ def main(argv):
             "library default): without --flagfile, the demo preset's small "
             "images apply; pass a flags/<dataset>_<arch>_<method>.flags file."
         )
+    from wsol_tf.errors import WSOLError
+
     try:
         config = training.resolve_experiment(config)
     except (ValueError, OSError) as e:
         sys.exit(f"ERROR: {e}")
-    training.run_training(config, verbose=1 if sys.stdout.isatty() else 2)
+    try:
+        training.run_training(config, verbose=1 if sys.stdout.isatty() else 2)
+    except WSOLError as e:  # divergence, a locked model_dir, a full disk
+        sys.stdout.flush()
+        sys.exit(f"ERROR: {e}")
 
 
 if __name__ == "__main__":

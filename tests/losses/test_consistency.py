@@ -68,7 +68,7 @@ def test_loss_class_config_and_errors():
         "full",
         0.3,
     )
-    with pytest.raises(ValueError, match="Received: distance=l3"):
+    with pytest.raises(ValueError, match="Received: distance='l3'"):
         consistency_loss([early], ref, distance="l3")
-    with pytest.raises(ValueError, match="Received: mode=x"):
+    with pytest.raises(ValueError, match="Received: mode='x'"):
         ConsistencyLoss(mode="x")

@@ -1,9 +1,5 @@
 """Two-replica MirroredStrategy step == one-device step on the same batch."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -51,20 +47,8 @@ print("RESULT", strategy.num_replicas_in_sync, diff, moved)
 
 
 @pytest.mark.large
-def test_two_replicas_match_one_device():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2")
-    run = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        timeout=600,
-    )
-    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT")]
-    assert lines, run.stderr[-3000:]
-    _, replicas, diff, moved = lines[0].split()
+def test_two_replicas_match_one_device(run_result_script):
+    replicas, diff, moved = run_result_script(SCRIPT)
     assert int(replicas) == 2
     assert float(moved) > 1e-4  # the step did something
     # Losses are per-replica means divided by the replica count, and the

@@ -8,6 +8,9 @@ import tempfile
 import keras
 import numpy as np
 
+from wsol_tf.callbacks.divergence import check_finite_weights
+from wsol_tf.errors import CorruptFileError
+from wsol_tf.errors import WriteError
 from wsol_tf.io_utils import atomic_path
 from wsol_tf.io_utils import write_json
 
@@ -18,8 +21,10 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
     """Saves `last.keras` every epoch and `best.keras` on improvement.
 
     Each file is written to a temporary `.keras` path in the same directory
-    and renamed over the target, so a kill never leaves a truncated file.
-    Put it after the callback that writes `monitor` into the logs.
+    and renamed over the target, so a kill never leaves a truncated file
+    and a failed write (full disk) keeps the previous one. Non-finite
+    weights are never written: it raises `DivergenceError` instead. Put it
+    after the callback that writes `monitor` into the logs.
 
     Args:
         directory: checkpoint directory.
@@ -44,6 +49,7 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
                 self.best = float(json.load(f)[monitor])
 
     def _save(self, name):
+        check_finite_weights(self.model, f"to write {name}")
         directory = self.directory
         if not self.chief:
             directory = tempfile.mkdtemp(prefix="wsol_tf_worker_ckpt_")
@@ -57,7 +63,9 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._save("last.keras")
         value = (logs or {}).get(self.monitor)
-        if value is not None and float(value) > self.best:
+        if value is None or not np.isfinite(float(value)):
+            return
+        if float(value) > self.best:
             self.best = float(value)
             self._save("best.keras")
             if self.chief:
@@ -70,15 +78,101 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` whose files are replaced atomically.
 
-    The weights (with the optimizer state) and the epoch counter are written
-    to temporary files and renamed into place, so a kill during the write
-    keeps the previous epoch's backup intact.
+    The weights (with the optimizer state and the attention layers' random
+    generator states) and the epoch counter are written to temporary files
+    and renamed into place, so a kill or a failed write (full disk: a
+    one-line `WriteError` naming the file) keeps the previous epoch's
+    backup intact. Non-finite weights are never backed up
+    (`DivergenceError`). A backup that cannot be read on resume raises
+    `CorruptFileError` naming the directory.
     """
 
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+            self._restore_seed_generators()
+        except (OSError, ValueError, KeyError) as e:
+            if isinstance(e, WriteError):
+                raise
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise CorruptFileError(
+                f"The backup in {self.backup_dir} cannot be resumed "
+                f"({type(e).__name__}: {reason}): delete that directory to "
+                "train this model_dir again from epoch 1, or use another "
+                "model_dir."
+            ) from e
+
     def _save_model(self):
+        check_finite_weights(self.model, "to write the backup")
         with atomic_path(self._weights_path, ".weights.h5") as tmp:
-            self.model.save_weights(tmp, overwrite=True)
+            try:
+                self.model.save_weights(tmp, overwrite=True)
+            except OSError:
+                _close_hdf5_file(tmp)
+                raise
         write_json(
             self._training_metadata_path,
-            {"epoch": self._current_epoch, "batch": self._last_batch_seen},
+            {
+                "epoch": self._current_epoch,
+                "batch": self._last_batch_seen,
+                SEED_STATES: [
+                    np.asarray(v).tolist() for v in _seed_states(self.model)
+                ],
+            },
         )
+
+    def _restore_seed_generators(self):
+        """The random streams (e.g. the attention drop masks) go on where
+        the backed-up run was: `save_weights` does not store them."""
+        path = self._training_metadata_path
+        if not os.path.isfile(path):
+            return
+        with open(path) as f:
+            saved = json.load(f).get(SEED_STATES)
+        if saved is None:  # a backup written before they were recorded
+            return
+        states = _seed_states(self.model)
+        if len(saved) != len(states):
+            raise ValueError(
+                f"{path} holds {len(saved)} random generator states, the "
+                f"model has {len(states)}"
+            )
+        for variable, value in zip(states, saved):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+
+
+SEED_STATES = "seed_generator_states"
+
+
+def _seed_states(model):
+    """The state variables of the model's `keras.random.SeedGenerator`s,
+    in a fixed order (they are variables, not weights)."""
+    return [
+        v for v in model.variables if v.path.endswith("seed_generator_state")
+    ]
+
+
+def _close_hdf5_file(path):
+    """Closes the HDF5 file a failed `save_weights` left open.
+
+    Keras' `save_weights_only` closes its h5py file only on success; after
+    a write error (e.g. Errno 28, no space left) the file stays open and
+    HDF5 retries the flush later (garbage collection, interpreter exit),
+    where a full disk has crashed the process. Closing it here, while the
+    error is handled, ends that.
+    """
+    try:
+        import h5py
+    except ImportError:
+        return
+    target = os.path.abspath(path)
+    for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        try:
+            name = os.path.abspath(os.fsdecode(fid.name))
+        except (OSError, ValueError, TypeError):
+            continue
+        if name == target:
+            try:
+                h5py.File(fid).close()
+            except (OSError, ValueError, RuntimeError):
+                pass  # its flush fails again; the file is closed anyway

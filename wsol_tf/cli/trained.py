@@ -13,6 +13,7 @@ from absl import flags
 
 from wsol_tf import config as config_lib
 from wsol_tf.cli.config_flags import config_from_flags
+from wsol_tf.errors import CorruptFileError
 
 FLAGS = flags.FLAGS
 
@@ -70,6 +71,8 @@ def _find_config(keras_path):
         if os.path.isfile(path):
             return path
     return None
+
+
 def load_trained(model_path, checkpoint="last", flag_values=None):
     """Loads a trained model and its configuration for the tools.
 
@@ -85,6 +88,9 @@ def load_trained(model_path, checkpoint="last", flag_values=None):
 
     Raises:
         FileNotFoundError: naming the missing path.
+        CorruptFileError: the file is not a readable `.keras` archive (with
+            a hint to try the other checkpoint).
+        DivergenceError: the model's weights hold NaN or infinite values.
     """
     if not model_path:
         raise ValueError("--model_path is required. Received: model_path=None")
@@ -110,12 +116,39 @@ def load_trained(model_path, checkpoint="last", flag_values=None):
         with open(config_path) as f:
             base = config_lib.ExperimentConfig.from_json(f.read())
     config = config_from_flags(flag_values, base=base)
+    import wsol_tf.models  # noqa: F401  (registers the custom objects)
+    from wsol_tf.callbacks.divergence import check_finite_weights
+
+    hint = (
+        f"--checkpoint={'best' if checkpoint == 'last' else 'last'}"
+        if os.path.isdir(model_path)
+        else "--checkpoint=best (or last) with the run's model_dir"
+    )
+    model = _load_keras(keras_path, hint)
+    check_finite_weights(model, f"to use {keras_path}")
+    return model, config, keras_path
+
+
+def _load_keras(keras_path, hint):
+    """`keras.saving.load_model`, a damaged file as one clear line."""
+    import zipfile
+
     import keras
 
-    import wsol_tf.models  # noqa: F401  (registers the custom objects)
-
-    model = keras.saving.load_model(keras_path, safe_mode=True)
-    return model, config, keras_path
+    if not zipfile.is_zipfile(keras_path):
+        reason = "not a zip archive (truncated or overwritten?)"
+    else:
+        try:
+            return keras.saving.load_model(keras_path, safe_mode=True)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            text = str(e).strip()
+            reason = (
+                f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+            )
+    raise CorruptFileError(
+        f"{keras_path} is not a valid .keras archive: {reason}. Try the "
+        f"run's other checkpoint: {hint}."
+    )
 
 
 def run_dir_of(keras_path):

@@ -129,7 +129,8 @@ def _random_crop_flip(element, seed, crop):
     return out
 
 
-def _train_dataset(cfg, meta, with_boxes, drop_remainder):
+def _train_parts(cfg, meta, with_boxes, drop_remainder):
+    """Source tensors, decode, augmentation and batch finish of training."""
     n = len(meta.image_ids)
     if drop_remainder and n < cfg.batch_size:
         raise ValueError(
@@ -147,7 +148,7 @@ def _train_dataset(cfg, meta, with_boxes, drop_remainder):
         tensors["size"] = np.array(
             [meta.sizes.get(i, (1, 1)) for i in meta.image_ids], np.int32
         )
-    size, crop, calls = cfg.resize_size, cfg.image_size, _parallel(cfg)
+    size, crop = cfg.resize_size, cfg.image_size
 
     def load(element):
         element = dict(element)
@@ -159,28 +160,10 @@ def _train_dataset(cfg, meta, with_boxes, drop_remainder):
             )
         return element
 
-    ds = tf.data.Dataset.from_tensor_slices(tensors)
-    if cfg.cache:
-        # Cache decoded, resized images in a fixed random order; reshuffle
-        # the cached elements every epoch.
-        ds = ds.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=False)
-        ds = ds.map(load, num_parallel_calls=calls).cache()
-        buffer = min(n, max(1, cfg.shuffle_buffer))
-        ds = ds.shuffle(buffer, seed=cfg.seed + 1)
-    else:
-        # Shuffling file names is cheap, so shuffle the whole split.
-        ds = ds.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(
-        seed=cfg.seed, rerandomize_each_iteration=True
-    ).batch(2)
-
     def augment(element, seed):
         if not cfg.cache:
             element = load(element)
         return _random_crop_flip(element, seed, crop)
-
-    ds = tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=calls)
-    ds = ds.batch(cfg.batch_size, drop_remainder=drop_remainder)
 
     def finish(batch):
         images = image_ops.normalize_images(
@@ -195,7 +178,149 @@ def _train_dataset(cfg, meta, with_boxes, drop_remainder):
             "image_ids": batch["image_id"],
         }
 
+    return tensors, load, augment, finish
+
+
+def _train_dataset(cfg, meta, with_boxes, drop_remainder):
+    n = len(meta.image_ids)
+    tensors, load, augment, finish = _train_parts(
+        cfg, meta, with_boxes, drop_remainder
+    )
+    calls = _parallel(cfg)
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    if cfg.cache:
+        # Cache decoded, resized images in a fixed random order; reshuffle
+        # the cached elements every epoch.
+        ds = ds.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=False)
+        ds = ds.map(load, num_parallel_calls=calls).cache()
+        buffer = min(n, max(1, cfg.shuffle_buffer))
+        ds = ds.shuffle(buffer, seed=cfg.seed + 1)
+    else:
+        # Shuffling file names is cheap, so shuffle the whole split.
+        ds = ds.shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(
+        seed=cfg.seed, rerandomize_each_iteration=True
+    ).batch(2)
+    ds = tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=calls)
+    ds = ds.batch(cfg.batch_size, drop_remainder=drop_remainder)
     return ds.map(finish, num_parallel_calls=calls).prefetch(AUTOTUNE)
+
+
+def _train_stream(cfg, meta, drop_remainder, start_epoch, steps_per_epoch):
+    """The endless batch stream of `training_stream`; see there."""
+    n = len(meta.image_ids)
+    tensors, load, augment, finish = _train_parts(
+        cfg, meta, False, drop_remainder
+    )
+    calls, batch = _parallel(cfg), cfg.batch_size
+    per_epoch = n // batch if drop_remainder else -(-n // batch)
+    start_batch = start_epoch * (steps_per_epoch or per_epoch)
+    first_epoch, offset = divmod(start_batch, per_epoch)
+    seed = tf.constant(cfg.seed, tf.int64)
+    if cfg.cache:
+        # Decoded, resized images cached in a fixed random order; each pass
+        # permutes windows of `shuffle_buffer` of them (as a shuffle buffer).
+        window = min(n, max(1, cfg.shuffle_buffer))
+        cached = tf.data.Dataset.from_tensor_slices(tensors)
+        cached = cached.shuffle(
+            n, seed=cfg.seed, reshuffle_each_iteration=False
+        )
+        cached = cached.map(load, num_parallel_calls=calls).cache()
+
+        def one_pass(pass_seed):
+            def permute(index, elements):
+                k = tf.shape(elements["label"], out_type=tf.int64)[0]
+                order = tf.random.experimental.stateless_shuffle(
+                    tf.range(k), tf.stack([pass_seed, index])
+                )
+                return {key: tf.gather(v, order) for key, v in elements.items()}
+
+            ds = cached.batch(window).enumerate().map(permute)
+            return ds.unbatch()
+
+    else:
+        # Shuffling file names is cheap, so each pass permutes the split.
+        paths = tf.constant(tensors["path"])
+        labels = tf.constant(tensors["label"])
+
+        def one_pass(pass_seed):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), tf.stack([pass_seed, seed])
+            )
+            return tf.data.Dataset.from_tensor_slices(
+                {
+                    "path": tf.gather(paths, order),
+                    "label": tf.gather(labels, order),
+                }
+            )
+
+    def epoch_batches(epoch):
+        # Pass `epoch`: order and augmentation from (seed, epoch) only.
+        skip = tf.where(
+            epoch == first_epoch, tf.constant(offset * batch, tf.int64), 0
+        )
+
+        def with_seed(position, element):
+            return augment(element, tf.stack([seed + 1, epoch * n + position]))
+
+        ds = one_pass(seed * 1_000_003 + epoch).enumerate().skip(skip)
+        ds = ds.map(with_seed, num_parallel_calls=calls)
+        return ds.batch(batch, drop_remainder=drop_remainder)
+
+    ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
+    ds = ds.flat_map(epoch_batches)
+    ds = ds.map(finish, num_parallel_calls=calls).prefetch(AUTOTUNE)
+    return ds, steps_per_epoch or per_epoch
+
+
+def training_stream(
+    data_config,
+    split,
+    *,
+    start_epoch=0,
+    steps_per_epoch=None,
+    drop_remainder=False,
+):
+    """The endless training batches, a function of (seed, position) only.
+
+    Pass `p` over the split is in an order drawn from
+    `(data_config.seed, p)`, each image's crop and flip from its position
+    in the stream, so the stream started at Keras epoch `start_epoch`
+    yields exactly the batches an uninterrupted one yields from there: a
+    resumed run trains on the same data as one never stopped. Passes keep
+    their partial last batch (unless `drop_remainder`), as `build_dataset`.
+
+    Args:
+        data_config: a `DataConfig` (resolved as in `build_dataset`).
+        split: the training split's directory name.
+        start_epoch: int >= 0, Keras epochs already trained (a resume).
+        steps_per_epoch: batches per Keras epoch; None: one pass over the
+            split (a Keras epoch may also span or split passes).
+        drop_remainder: drop each pass's last, smaller batch.
+
+    Returns:
+        `(dataset, steps_per_epoch)`: the endless `(images, labels)`
+        batches and the `steps_per_epoch` to give `model.fit`.
+
+    Example:
+
+    >>> ds, steps = training_stream(cfg, "train", start_epoch=2)
+    >>> model.fit(ds, epochs=6, initial_epoch=2, steps_per_epoch=steps)
+    """
+    cfg = data_config
+    if not cfg.data_root or not cfg.metadata_root:
+        cfg = resolve_dataset(cfg)
+    if int(start_epoch) < 0:
+        raise ValueError(
+            f"Expected start_epoch >= 0. Received: start_epoch={start_epoch}"
+        )
+    meta = read_metadata(
+        cfg.metadata_root, split, cfg.data_root, cfg.num_classes
+    )
+    _check_files_exist(meta)
+    return _train_stream(
+        cfg, meta, drop_remainder, int(start_epoch), steps_per_epoch
+    )
 
 
 def _eval_dataset(cfg, meta, mask_meta):

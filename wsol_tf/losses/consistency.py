@@ -3,10 +3,15 @@
 import keras
 from keras import ops
 
+from wsol_tf.config import LossConfig
+from wsol_tf.config import check_setting
 from wsol_tf.serialization import register
 
-DISTANCES = ("l1", "l2")
-MODES = ("full", "background")
+
+def _check_arguments(distance, mode):
+    """The `LossConfig` declarations of the two choices, one rule each."""
+    check_setting(LossConfig, "consistency_distance", distance, "distance")
+    check_setting(LossConfig, "consistency_mode", mode, "mode")
 
 
 def normalize_attention(attention, epsilon=1e-12):
@@ -67,15 +72,7 @@ def consistency_loss(
     Returns:
         float32 scalar.
     """
-    if distance not in DISTANCES:
-        raise ValueError(
-            f"`distance` must be one of {DISTANCES}. "
-            f"Received: distance={distance}"
-        )
-    if mode not in MODES:
-        raise ValueError(
-            f"`mode` must be one of {MODES}. Received: mode={mode}"
-        )
+    _check_arguments(distance, mode)
     if not early_maps:
         raise ValueError(
             "`early_maps` must hold at least one map. "
@@ -126,15 +123,7 @@ class ConsistencyLoss(keras.losses.Loss):
         **kwargs,
     ):
         super().__init__(name=name, reduction=reduction, **kwargs)
-        if distance not in DISTANCES:
-            raise ValueError(
-                f"`distance` must be one of {DISTANCES}. "
-                f"Received: distance={distance}"
-            )
-        if mode not in MODES:
-            raise ValueError(
-                f"`mode` must be one of {MODES}. Received: mode={mode}"
-            )
+        _check_arguments(distance, mode)
         self.distance = distance
         self.mode = mode
         self.bg_threshold = bg_threshold

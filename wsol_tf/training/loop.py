@@ -9,14 +9,19 @@ import keras
 from wsol_tf import distribute
 from wsol_tf import visualization
 from wsol_tf.callbacks import LocalizationMetricsCallback
+from wsol_tf.callbacks import StopOnNonFinite
 from wsol_tf.data import build_dataset
 from wsol_tf.data import name_undecodable_images
 from wsol_tf.data import resolve_dataset
+from wsol_tf.data.pipeline import training_stream
+from wsol_tf.errors import CorruptFileError
+from wsol_tf.errors import WSOLError
 from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
 from wsol_tf.evaluation.runner import best_thresholds
 from wsol_tf.evaluation.runner import evaluate_model
 from wsol_tf.evaluation.runner import serving_threshold
 from wsol_tf.export import export_saved_model
+from wsol_tf.io_utils import remove_orphan_temps
 from wsol_tf.models import build_model
 from wsol_tf.optimizers import build_optimizer
 from wsol_tf.training import pretrain
@@ -29,6 +34,7 @@ from wsol_tf.training.reporting import protocol_settings
 from wsol_tf.training.reporting import write_json
 from wsol_tf.training.resolve import loads_pretrained_classifier
 from wsol_tf.training.resolve import resolve_normalization
+from wsol_tf.training.run_lock import run_dir_lock
 
 
 def resolve_experiment(config, *, trained=False):
@@ -86,7 +92,9 @@ def _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose):
     schedule = step_decay(
         train.learning_rate, train.lr_decay_epochs, train.lr_decay_factor
     )
-    cbs = [keras.callbacks.LearningRateScheduler(schedule)]
+    # First: a non-finite loss or weight fails the run before any callback
+    # evaluates, checkpoints or backs up the diverged weights.
+    cbs = [StopOnNonFinite(), keras.callbacks.LearningRateScheduler(schedule)]
     if val_ds is not None and train.eval_every_epochs > 0:
         cbs.append(
             LocalizationMetricsCallback(
@@ -96,13 +104,12 @@ def _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose):
                 verbose=int(verbose != 0),
             )
         )
-    backup = "backup" if chief else f"backup_{task}"
     cbs += [
         AtomicModelCheckpoint(
             os.path.join(model_dir, "checkpoints"), chief=chief
         ),
         AtomicBackupAndRestore(
-            os.path.join(model_dir, backup), delete_checkpoint=False
+            _backup_dir(model_dir, chief, task), delete_checkpoint=False
         ),
     ]
     if chief and _has_tensorboard():
@@ -126,6 +133,44 @@ def _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose):
     return cbs
 
 
+def _backup_dir(model_dir, chief, task):
+    return os.path.join(model_dir, "backup" if chief else f"backup_{task}")
+
+
+def _backed_up_epoch(backup_dir):
+    """Epochs finished according to the backup (0 without one)."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.isfile(path):
+        return 0
+    try:
+        with open(path) as f:
+            return int(json.load(f)["epoch"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CorruptFileError(
+            f"The backup in {backup_dir} cannot be resumed ({path} is not "
+            f"valid: {e}): delete that directory to train this model_dir "
+            "again from epoch 1, or use another model_dir."
+        ) from e
+
+
+def _remove_orphan_temps(model_dir):
+    """Temp files of a write killed in a previous run of this model_dir."""
+    if not os.path.isdir(model_dir):
+        return
+    dirs = [os.path.join(model_dir, "checkpoints")] + [
+        os.path.join(model_dir, name)
+        for name in sorted(os.listdir(model_dir))
+        if name == "backup" or name.startswith("backup_")
+    ]
+    removed = [p for d in dirs for p in remove_orphan_temps(d)]
+    if removed:
+        print(
+            f"Removed {len(removed)} temporary file(s) of an interrupted "
+            f"write: {', '.join(removed)}",
+            flush=True,
+        )
+
+
 def _check_same_experiment(model_dir, config):
     """Refuses to resume a backup made by a different model or loss."""
     path = os.path.join(model_dir, "config.json")
@@ -143,7 +188,7 @@ def _check_same_experiment(model_dir, config):
     if saved.get("data", {}).get("image_size") != config.data.image_size:
         changed.append("data.image_size")
     if changed:
-        raise ValueError(
+        raise WSOLError(
             f"{model_dir} holds a run with a different configuration "
             f"({', '.join(changed)}), so its backup cannot be resumed: use "
             "another model_dir or delete this one. "
@@ -185,6 +230,14 @@ def run_training(config, *, callbacks=(), verbose="auto"):
         `(model, history, final_metrics)`: the trained `WSOLModel`, the
         `keras.callbacks.History` of this `fit` call (only the epochs run
         now when resuming) and the test-split metrics dict.
+
+    Raises:
+        RunDirLockedError: another live run uses `model_dir`.
+        DivergenceError: a non-finite loss or weight (nothing of the
+            diverged epoch is saved).
+        WriteError: a checkpoint / backup / report write failed (full or
+            read-only disk); the previous files are kept.
+        CorruptFileError: the backup to resume cannot be read.
     """
     train = config.train
     if not train.model_dir:
@@ -193,6 +246,14 @@ def run_training(config, *, callbacks=(), verbose="auto"):
         )
     # Multi-worker and TPU strategies must exist before other TF ops.
     strategy = distribute.get_strategy(train.strategy, train.tpu_address)
+    # One run per model_dir, taken before anything is written there.
+    with run_dir_lock(train.model_dir, enabled=distribute.is_chief(strategy)):
+        _remove_orphan_temps(train.model_dir)
+        return _run_training(config, strategy, callbacks, verbose)
+
+
+def _run_training(config, strategy, callbacks, verbose):
+    train = config.train
     policy = distribute.set_precision(train.precision)
     keras.utils.set_random_seed(train.seed)
     config = resolve_experiment(config)
@@ -208,18 +269,20 @@ def run_training(config, *, callbacks=(), verbose="auto"):
     )
     if resuming:
         _check_same_experiment(model_dir, config)
+    start_epoch = _backed_up_epoch(_backup_dir(model_dir, chief, task))
     if chief:
         write_json(os.path.join(model_dir, "config.json"), config.to_dict())
     # The last, smaller batch is kept (PyTorch's loader) on one replica.
-    train_ds = build_dataset(
+    # The stream restarts where the backup's epoch ended: a resumed run
+    # sees the batches an uninterrupted one would.
+    drop_remainder = strategy.num_replicas_in_sync > 1
+    train_ds, steps = training_stream(
         data,
         data.train_split,
-        training=True,
-        drop_remainder=strategy.num_replicas_in_sync > 1,
+        start_epoch=start_epoch,
+        steps_per_epoch=train.steps_per_epoch or None,
+        drop_remainder=drop_remainder,
     )
-    steps = train.steps_per_epoch or None
-    if steps:
-        train_ds = train_ds.repeat()
     val_ds = None
     if train.eval_every_epochs > 0 or train.visualize:
         val_ds = build_dataset(data, data.val_split, training=False)

@@ -1,0 +1,59 @@
+"""bench/quality_bench.py: row configs, paired differences, tables."""
+
+import pytest
+
+from bench import quality_bench
+from wsol_tf.config import ExperimentConfig
+from wsol_tf.config import TrainConfig
+
+
+def test_row_config_applies_the_row_seed_and_run_settings():
+    base = ExperimentConfig(train=TrainConfig(epochs=7, model_dir="x"))
+    changes = quality_bench.ABLATIONS["icl_no_ca"][1]
+    config = quality_bench.row_config(base, changes, 2, "runs/r")
+    assert config.model.method == "icl"
+    assert config.loss.ca_weight == 0.0
+    assert config.loss.fc_weight == base.loss.fc_weight
+    assert (config.train.seed, config.data.seed) == (2, 2)
+    assert config.train.model_dir == "runs/r"
+    assert config.train.eval_every_epochs == 7  # val once, at the end
+    assert not config.train.export and not config.train.visualize
+
+
+def _run(row, seed, v2, head, bg):
+    return {
+        "row": row,
+        "seed": seed,
+        "maxboxaccv2": v2,
+        "head_of_object": head,
+        "cam_on_background": bg,
+    }
+
+
+def test_summary_pairs_runs_by_seed():
+    result = {
+        "rows": ["cam", "adl", "icl_triplet"],
+        "runs": [
+            _run("cam", 0, 40.0, 20.0, 70.0),
+            _run("cam", 1, 44.0, 22.0, 60.0),
+            _run("adl", 0, 41.0, 18.0, 65.0),
+            _run("adl", 1, 47.0, 17.0, 61.0),
+            _run("icl_triplet", 1, 50.0, 12.0, 55.0),
+            _run("icl_triplet", 0, 43.0, 15.0, 66.0),
+        ],
+    }
+    s = quality_bench.summarize(result)
+    # Same-seed differences: seed 0: 43 - 40 = 3, seed 1: 50 - 44 = 6.
+    d = s["icl_triplet"]["maxboxaccv2_minus_cam"]
+    assert d["mean"] == pytest.approx(4.5) and d["n"] == 2
+    assert d["std"] == pytest.approx(2.1213203, rel=1e-6)
+    # vs ADL: 43 - 41 = 2, 50 - 47 = 3; head: -3, -5; background: 1, -6.
+    icl = s["icl_triplet"]
+    assert icl["maxboxaccv2_minus_adl"]["mean"] == pytest.approx(2.5)
+    assert icl["head_of_object_minus_adl"]["mean"] == pytest.approx(-4.0)
+    assert icl["cam_on_background_minus_adl"]["mean"] == pytest.approx(-2.5)
+    assert "maxboxaccv2_minus_cam" not in s["cam"]
+    assert s["cam"]["maxboxaccv2"]["mean"] == pytest.approx(42.0)
+    result["meta"] = {}
+    text = quality_bench.markdown(result)
+    assert "| ICL (triplet) |" in text and "+4.5 ± 2.1" in text

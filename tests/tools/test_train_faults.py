@@ -1,0 +1,228 @@
+"""tools/train.py and tools/evaluate.py on faults (issue 13): a diverging
+run, a model_dir held by another process, a full disk at the metrics
+write, a non-finite or corrupt model: one `ERROR:` line, exit 1, nothing
+good lost."""
+
+import copy
+import errno
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from absl import flags
+
+from wsol_tf import io_utils
+from wsol_tf import training
+from wsol_tf.cli import config_flags
+from wsol_tf.cli import flagfiles
+from wsol_tf.errors import DivergenceError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+SMOKE = os.path.join(REPO, "flags", "smoke.flags")
+SIZE = 32
+SMALL = [
+    f"--flagfile={SMOKE}",
+    "--architecture=vgg16",
+    f"--image_size={SIZE}",
+    f"--resize_size={SIZE + 4}",
+    f"--eval_image_size={SIZE}",
+    "--noexport",
+    "--novisualize",
+]
+
+
+def _config(tmp, *extra):
+    fv = copy.deepcopy(flags.FLAGS)
+    flagfiles.parse_flags(
+        [
+            "train.py",
+            *SMALL,
+            f"--model_dir={tmp / 'run'}",
+            f"--cache_dir={tmp / 'cache'}",
+            *extra,
+        ],
+        fv,
+    )
+    return config_flags.config_from_flags(fv)
+
+
+def _train_tool(tmp, *extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    return subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "train.py"),
+            *SMALL,
+            f"--model_dir={tmp / 'run'}",
+            f"--cache_dir={tmp / 'cache'}",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def _one_error_line(result, start):
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = [s for s in result.stderr.splitlines() if s.startswith("ERROR:")]
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith(f"ERROR: {start}"), lines[0]
+    return lines[0]
+
+
+def _bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_train_tool_fails_on_a_real_nan(tmp_path):
+    result = _train_tool(tmp_path, "--learning_rate=1e6")
+    line = _one_error_line(result, "Training diverged at epoch 1, step ")
+    assert "_loss is nan" in line
+    assert "at learning rate 100000." in line  # 1e6 with smoke's decay
+    run = tmp_path / "run"
+    assert not os.path.exists(run / "checkpoints" / "best.keras")
+    assert not os.path.exists(run / "checkpoints" / "last.keras")
+    assert not os.path.exists(run / "saved_model")
+    assert not os.path.exists(run / "metrics_test.json")
+    assert not os.path.exists(run / ".lock")  # released
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from wsol_tf.training import run_lock
+    run_lock.acquire(sys.argv[1])
+    print("locked", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_train_tool_refuses_a_model_dir_held_by_another_process(tmp_path):
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=REPO),
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = _train_tool(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    line = _one_error_line(result, f"{run} is used by another run (pid ")
+    assert f"pid {holder.pid} on " in line
+    assert sorted(os.listdir(run)) == [".lock"]  # nothing written
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    """One finished epoch at a sane learning rate."""
+    tmp = tmp_path_factory.mktemp("good")
+    config = _config(tmp, "--epochs=1")
+    training.run_training(config, verbose=0)
+    return tmp
+
+
+def test_divergence_after_a_good_epoch_keeps_its_checkpoint(good_run, tmp_path):
+    tmp = tmp_path / "copy"
+    shutil.copytree(good_run, tmp)
+    run = tmp / "run"
+    files = [
+        run / "checkpoints" / "last.keras",
+        run / "checkpoints" / "best.keras",  # the good epoch's
+        run / "checkpoints" / "best.json",
+        run / "backup" / "latest.weights.h5",
+        run / "backup" / "training_metadata.json",
+    ]
+    before = [_bytes(p) for p in files]
+    # Resumed with a learning rate that blows up in the second epoch.
+    config = _config(tmp, "--epochs=2", "--learning_rate=1e6")
+    with pytest.raises(DivergenceError, match="epoch 2, step"):
+        training.run_training(config, verbose=0)
+    assert [_bytes(p) for p in files] == before
+    model = keras.saving.load_model(files[0])
+    assert all(np.isfinite(np.asarray(w)).all() for w in model.weights)
+
+
+_TOOLS = {}
+
+
+def _run_tool(name, *argv):
+    if name not in _TOOLS:
+        spec = importlib.util.spec_from_file_location(
+            f"wsol_tool_{name}", os.path.join(REPO, "tools", f"{name}.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _TOOLS[name] = module
+    flagfiles.parse_flags([f"{name}.py", *argv])
+    try:
+        _TOOLS[name].main([f"{name}.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_evaluate_prints_the_table_when_the_write_fails(
+    good_run, tmp_path, monkeypatch, capsys
+):
+    output = tmp_path / "out" / "eval.json"
+    monkeypatch.setattr(io_utils, "_move_into_place", _enospc)
+    _run_tool(
+        "evaluate", f"--model_path={good_run / 'run'}", f"--output={output}"
+    )
+    captured = capsys.readouterr()
+    assert "MaxBoxAccV2 (mean)" in captured.out
+    assert captured.err.strip() == (
+        f"WARNING: metrics not saved: Cannot write {output}: [Errno 28] No "
+        "space left on device."
+    )
+    assert os.listdir(tmp_path / "out") == []  # no temporary left
+
+
+def test_evaluate_refuses_non_finite_weights(good_run, tmp_path):
+    model = keras.saving.load_model(
+        good_run / "run" / "checkpoints" / "last.keras"
+    )
+    variable = model.trainable_weights[0]
+    value = np.array(variable)
+    value.flat[0] = np.nan
+    variable.assign(value)
+    path = tmp_path / "nan.keras"
+    model.save(path)
+    shutil.copy(good_run / "run" / "config.json", tmp_path / "config.json")
+    with pytest.raises(SystemExit) as info:
+        _run_tool("evaluate", f"--model_path={path}")
+    message = str(info.value.code)
+    assert message.startswith(f"ERROR: Refusing to use {path}: 1 weight")
+    assert "\n" not in message
+
+
+def test_evaluate_names_a_corrupt_checkpoint(good_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(good_run / "run", run)
+    last = run / "checkpoints" / "last.keras"
+    last.write_bytes(_bytes(last)[: os.path.getsize(last) // 2])
+    with pytest.raises(SystemExit) as info:
+        _run_tool("evaluate", f"--model_path={run}")
+    message = str(info.value.code)
+    assert message.startswith(f"ERROR: {last} is not a valid .keras archive: ")
+    assert message.endswith(
+        "Try the run's other checkpoint: --checkpoint=best."
+    )
