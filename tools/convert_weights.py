@@ -36,6 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from wsol_tf.cli.errors import run_tool  # noqa: E402
+
 CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "PyTorch checkpoint (.pth) to convert.", required=True
 )
@@ -105,20 +107,17 @@ def main(argv):
         )
     from wsol_tf.backbones.conversion import convert
 
-    try:
-        path = convert(
-            read_checkpoint(CHECKPOINT.value),
-            ARCHITECTURE.value,
-            OUTPUT.value,
-            method=METHOD.value,
-            num_classes=NUM_CLASSES.value,
-            image_size=IMAGE_SIZE.value,
-            source=os.path.basename(CHECKPOINT.value),
-        )
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
+    path = convert(
+        read_checkpoint(CHECKPOINT.value),
+        ARCHITECTURE.value,
+        OUTPUT.value,
+        method=METHOD.value,
+        num_classes=NUM_CLASSES.value,
+        image_size=IMAGE_SIZE.value,
+        source=os.path.basename(CHECKPOINT.value),
+    )
     print(f"Wrote {path}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_tool(main)

@@ -19,7 +19,6 @@ i.e. the best threshold at IoU 50 on the val split, else 0.5).
 
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
@@ -29,6 +28,7 @@ from absl import flags  # noqa: E402
 from wsol_tf.cli import config_flags  # noqa: E402
 from wsol_tf.cli import flagfiles  # noqa: E402
 from wsol_tf.cli import trained  # noqa: E402
+from wsol_tf.cli.errors import run_tool  # noqa: E402
 from wsol_tf.evaluation import FALLBACK_CAM_THRESHOLD  # noqa: E402
 
 flags.adopt_module_key_flags(config_flags)
@@ -63,25 +63,29 @@ def main(argv):
     flagfiles.quiet_logging()
     from wsol_tf.export import export_saved_model
 
-    try:
-        model, config, keras_path = trained.load_trained(
-            MODEL_PATH.value, CHECKPOINT.value
-        )
-    except (ValueError, OSError) as e:
-        sys.exit(f"ERROR: {e}")
+    model, config, keras_path = trained.load_trained(
+        MODEL_PATH.value, CHECKPOINT.value
+    )
     run_dir = trained.run_dir_of(keras_path)
     export_dir = EXPORT_DIR.value or os.path.join(run_dir, "saved_model")
     size = EXPORT_IMAGE_SIZE.value or config.data.eval_image_size
     threshold = CAM_THRESHOLD.value
     if threshold is None:
         threshold = _recorded_threshold(run_dir)
-    export_saved_model(model, export_dir, image_size=size, threshold=threshold)
+    export_saved_model(
+        model,
+        export_dir,
+        image_size=size,
+        threshold=threshold,
+        normalization=config.data.resolved_normalization(),
+    )
     print(
-        f"Exported {keras_path} -> {export_dir} (input float32 [None, {size}, "
-        f"{size}, 3], serve threshold {threshold})"
+        f"Exported {keras_path} -> {export_dir} (serve: float32 [None, "
+        f"{size}, {size}, 3]; serve_images: uint8 RGB of any size; serve "
+        f"threshold {threshold})"
     )
 
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model_path")
-    app.run(main, flags_parser=flagfiles.parse_flags)
+    run_tool(main)

@@ -8,9 +8,9 @@ finds metadata/SYNTHETIC and metadata/SYNTHETIC_PXAP under it). Equal flags
 give byte-identical files; the default size takes a few seconds.
 """
 
-from absl import app
 from absl import flags
 
+from wsol_tf.cli.errors import run_tool
 from wsol_tf.data import generate_synthetic_dataset
 from wsol_tf.data.synthetic import STYLES
 
@@ -71,10 +71,7 @@ def _generate():
 
 def main(argv):
     del argv
-    try:
-        root = _generate()
-    except ValueError as e:
-        raise app.UsageError(str(e))
+    root = _generate()
     name = "synthetic" if _STYLE.value == "birds" else "synthetic_heads"
     print(f"Wrote the synthetic dataset to {root}")
     print(f"  --dataset_name={name} --data_root={root}")
@@ -86,4 +83,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["output_dir"])
-    app.run(main)
+    run_tool(main)

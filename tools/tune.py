@@ -39,6 +39,7 @@ from absl import flags  # noqa: E402
 
 from wsol_tf.cli import config_flags  # noqa: E402
 from wsol_tf.cli import flagfiles  # noqa: E402
+from wsol_tf.cli.errors import run_tool  # noqa: E402
 from wsol_tf.tuning import space as space_lib  # noqa: E402
 
 flags.adopt_module_key_flags(config_flags)
@@ -82,27 +83,21 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     flagfiles.quiet_logging()
-    try:
-        config = config_flags.config_from_flags()
-        space = _space(config)
-    except ValueError as e:
-        sys.exit(f"ERROR: {e}")
+    config = config_flags.config_from_flags()
+    space = _space(config)
     from wsol_tf import tuning
 
     print("Search space:")
     for name, rng in space.items():
         print(f"  {name}: {rng}")
-    try:
-        out = tuning.run_search(
-            config,
-            space,
-            tuner=_TUNER.value,
-            max_trials=_MAX_TRIALS.value,
-            executions_per_trial=_EXECUTIONS.value,
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
-    except (ValueError, OSError) as e:
-        sys.exit(f"ERROR: {e}")
+    out = tuning.run_search(
+        config,
+        space,
+        tuner=_TUNER.value,
+        max_trials=_MAX_TRIALS.value,
+        executions_per_trial=_EXECUTIONS.value,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
     if out is None:
         print("Worker done: the chief writes the results.")
         return
@@ -119,4 +114,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=flagfiles.parse_flags)
+    run_tool(main)

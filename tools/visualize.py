@@ -23,6 +23,7 @@ from absl import flags  # noqa: E402
 from wsol_tf.cli import config_flags  # noqa: E402
 from wsol_tf.cli import flagfiles  # noqa: E402
 from wsol_tf.cli import trained  # noqa: E402
+from wsol_tf.cli.errors import run_tool  # noqa: E402
 
 flags.adopt_module_key_flags(config_flags)
 
@@ -66,4 +67,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model_path")
-    app.run(main, flags_parser=flagfiles.parse_flags)
+    run_tool(main)

@@ -176,6 +176,12 @@ class DataConfig(ConfigBase):
         2048, "Shuffle buffer size for the training split.", low=0
     )
     cache: bool = setting(False, "Cache decoded images in memory.")
+    verify_images: bool = setting(
+        False,
+        "Before training, decode every image of the train, val and test "
+        "splits once and report all undecodable ones (file:line) in one "
+        "error, instead of stopping when the pipeline meets the first.",
+    )
     num_parallel_calls: int = setting(
         -1, "tf.data parallelism (-1: AUTOTUNE).", low=-1
     )

@@ -59,3 +59,54 @@ def test_other_errors_pass_through(write_dataset):
     with pytest.raises(tf.errors.InvalidArgumentError, match="shapes"):
         with name_undecodable_images(cfg, ["s"]):
             raise tf.errors.InvalidArgumentError(None, None, "bad shapes")
+
+
+def test_first_val_batch_read_for_tensorboard_names_the_corrupt_file(
+    write_dataset, tmp_path
+):
+    # run_training's callbacks read the first val batch (CAM images for
+    # TensorBoard) outside model.fit's guard: that read names the file too.
+    pytest.importorskip("tensorboard")
+    from wsol_tf.config import ExperimentConfig
+    from wsol_tf.training import loop
+
+    cfg, path = _dataset(write_dataset)
+    cfg = cfg.replace(val_split="s", eval_image_size=16, eval_batch_size=4)
+    config = ExperimentConfig(data=cfg)
+    val_ds = build_dataset(cfg, "s", training=False)
+    with pytest.raises(ValueError) as info:
+        loop._callbacks(
+            str(tmp_path / "run"), config, True, "chief", val_ds, False, 0
+        )
+    first_line = str(info.value).splitlines()[0]
+    assert "image_ids.txt:3:" in first_line and path in first_line
+
+
+def test_scan_dataset_lists_missing_and_with_verify_undecodable_images(
+    write_dataset,
+):
+    from wsol_tf.data.diagnose import scan_dataset
+
+    cfg, path = _dataset(write_dataset)
+    # Metadata and files are fine; the corrupt JPEG is found only by
+    # decoding it.
+    scan_dataset(cfg, ["s"])
+    with pytest.raises(ValueError) as info:
+        scan_dataset(cfg.replace(verify_images=True), ["s"])
+    first_line = str(info.value).splitlines()[0]
+    assert first_line.startswith("1 unreadable image(s): ")
+    assert "image_ids.txt:3:" in first_line and path in first_line
+    os.remove(os.path.join(cfg.data_root, "x", "0.jpg"))
+    os.remove(path)
+    for verify in (False, True):
+        with pytest.raises(ValueError) as info:
+            scan_dataset(cfg.replace(verify_images=verify), ["s"])
+        text = str(info.value)
+        assert text.startswith("2 ") and "image_ids.txt:1:" in text
+        assert "image_ids.txt:3:" in text and "not found" in text
+    # A metadata problem of any split stops the scan with file and line.
+    labels = os.path.join(cfg.metadata_root, "s", "class_labels.txt")
+    with open(labels, "a") as f:
+        f.write("\nx/1.jpg,zz")
+    with pytest.raises(ValueError, match=r"class_labels.txt:5: expected int"):
+        scan_dataset(cfg, ["s"])

@@ -2,10 +2,14 @@
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
 
 import cv2
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from wsol_tf.evaluation.reference import compute_bboxes_from_scoremaps
@@ -142,3 +146,136 @@ def test_export_rejects_bad_arguments(tmp_path):
             assert "Received:" in str(e)
         else:
             raise AssertionError(f"no error for {json.dumps(kwargs)}")
+
+
+def test_non_finite_images_are_flagged_not_class_0(
+    tmp_path, load_in_fresh_process
+):
+    model = TinyCamModel()
+    images = np.random.default_rng(3).normal(size=(4, 32, 32, 3))
+    images = images.astype(np.float32)
+    model(images)
+    # NaN logits used to come out as argmax 0: a plausible-looking class.
+    images[1, 5, 7, 0] = np.nan
+    images[2, 0, 0, 2] = np.inf
+    export_dir = tmp_path / "export"
+    saved_model.export_saved_model(model, str(export_dir), 32)
+    out = load_in_fresh_process(export_dir, images, tmp_path)
+    np.testing.assert_array_equal(out["valid"], [True, False, False, True])
+    want = np.asarray(model.compute_cams(images[[0, 3]])[0]).argmax(-1)
+    np.testing.assert_array_equal(out["class_ids"], [want[0], -1, -1, want[1]])
+    assert (out["scores"][[1, 2]] == 0).all() and (out["scores"][[0, 3]] > 0).all()
+    assert not out["cams"][[1, 2]].any() and out["cams"][[0, 3]].max() == 1
+    np.testing.assert_array_equal(out["boxes"][[1, 2]], np.zeros((2, 4)))
+
+
+SERVE_IMAGES = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+    loaded = tf.saved_model.load(sys.argv[1])
+    batches = np.load(sys.argv[2], allow_pickle=False)
+    results = {}
+    for k, name in enumerate(sys.argv[3].split(",")):
+        # The user's decode: PIL, as wsolevaluation's loader.
+        paths = name.split("+")
+        rgb = np.stack([np.asarray(Image.open(p).convert("RGB"))
+                        for p in paths])
+        raw = loaded.serve_images(tf.constant(rgb))
+        ref = loaded.serve(tf.constant(batches[f"b{k}"]))
+        for key in ("logits", "class_ids", "cams", "boxes", "valid"):
+            results[f"{key}_raw_{k}"] = raw[key].numpy()
+            results[f"{key}_ref_{k}"] = ref[key].numpy()
+    assert not any(m.startswith("wsol_tf") for m in sys.modules)
+    np.savez(sys.argv[4], **results)
+    """
+)
+
+
+@pytest.mark.parametrize("normalization", ["imagenet", "caffe"])
+def test_serve_images_matches_the_eval_pipeline_on_jpeg_files(
+    tmp_path, normalization
+):
+    from wsol_tf.config import DataConfig
+    from wsol_tf.config import ModelConfig
+    from wsol_tf.data import build_dataset
+    from wsol_tf.models import build_model
+
+    # Real JPEG files of three sizes (two share one), in a one-split
+    # dataset read by the training code's eval pipeline.
+    rng = np.random.default_rng(4)
+    data, split = tmp_path / "data", tmp_path / "meta" / "s"
+    split.mkdir(parents=True)
+    data.mkdir()
+    sizes = [(50, 70), (33, 41), (50, 70), (120, 96)]  # (H, W)
+    ids = []
+    for k, (h, w) in enumerate(sizes):
+        smooth = cv2.resize(rng.random((6, 6, 3)), (w, h)) * 255
+        cv2.imwrite(str(data / f"{k}.jpg"), smooth.astype(np.uint8))
+        ids.append(f"{k}.jpg")
+    (split / "image_ids.txt").write_text("\n".join(ids))
+    (split / "class_labels.txt").write_text(
+        "\n".join(f"{i},{k % 2}" for k, i in enumerate(ids))
+    )
+    size = 40
+    cfg = DataConfig(
+        dataset_name="custom",
+        data_root=str(data),
+        metadata_root=str(tmp_path / "meta"),
+        num_classes=2,
+        eval_image_size=size,
+        eval_batch_size=1,
+        normalization=normalization,
+    )
+    pipeline = [b["images"].numpy() for b in build_dataset(cfg, "s", False)]
+    model = build_model(
+        ModelConfig(
+            architecture="vgg16", method="cam", num_classes=2,
+            width_multiplier=0.125,
+        ),
+        image_size=size,
+    )
+    export_dir = tmp_path / "export"
+    saved_model.export_saved_model(
+        model, str(export_dir), size, threshold=0.3,
+        normalization=normalization,
+    )
+    # Calls: image 1 alone, images 0 and 2 (same size) together, image 3.
+    calls = [[1], [0, 2], [3]]
+    np.savez(
+        tmp_path / "batches.npz",
+        **{f"b{k}": np.concatenate([pipeline[i] for i in c])
+           for k, c in enumerate(calls)},
+    )
+    names = ",".join("+".join(str(data / ids[i]) for i in c) for c in calls)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("PYTHONPATH", None)
+    subprocess.run(
+        [sys.executable, "-c", SERVE_IMAGES, str(export_dir),
+         str(tmp_path / "batches.npz"), names, str(tmp_path / "out.npz")],
+        check=True, env=env, cwd=str(tmp_path),
+    )
+    out = np.load(tmp_path / "out.npz")
+    for k in range(len(calls)):
+        np.testing.assert_allclose(
+            out[f"logits_raw_{k}"], out[f"logits_ref_{k}"], atol=1e-5
+        )
+        np.testing.assert_allclose(
+            out[f"cams_raw_{k}"], out[f"cams_ref_{k}"], atol=1e-5
+        )
+        for key in ("class_ids", "boxes", "valid"):
+            np.testing.assert_array_equal(
+                out[f"{key}_raw_{k}"], out[f"{key}_ref_{k}"]
+            )
+        assert out[f"valid_raw_{k}"].all()
+    # The pipeline's input itself, rebuilt from the decoded file.
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(data / ids[3]).convert("RGB"))
+    np.testing.assert_allclose(
+        saved_model.preprocess_images(rgb[None], size, normalization),
+        pipeline[3],
+        atol=1e-5,
+    )

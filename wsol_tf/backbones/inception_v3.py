@@ -51,7 +51,10 @@ ADL_POSITIONS = BLOCK_POSITIONS
 INSERT_POINTS = BLOCK_POSITIONS
 HEAD_NAMES = ("SPG_A3_1b", "SPG_A3_2b")
 REFERENCE_NAME = "InceptionV3"
-MIN_IMAGE_SIZE = 32
+# Measured (tests/backbones/test_min_image_size.py): 15 px gives a 1x1
+# feature map (keras and torchvision layouts); 14 px leaves Mixed_6a /
+# the padded pools with an empty map.
+MIN_IMAGE_SIZE = 15
 
 _BN_EPSILON = 1e-3
 _MOMENTUM = 0.9

@@ -48,6 +48,8 @@ HEAD_NAMES = ("conv6",)
 CAM_KIND = "channel_mean"
 CLASSIFIER_NAME = "fc"
 REFERENCE_NAME = "VGG16"
+# Measured (tests/backbones/test_min_image_size.py): four 2x2 pools need
+# 16 px for a 1x1 conv6 map; 15 px leaves pool4 with an empty map.
 MIN_IMAGE_SIZE = 16
 
 # (block index, number of convs, filters) of keras.applications.VGG16.

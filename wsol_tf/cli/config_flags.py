@@ -15,6 +15,7 @@ from absl import flags
 
 from wsol_tf import config as config_lib
 from wsol_tf import settings
+from wsol_tf.cli.errors import FlagError
 
 FLAGS = flags.FLAGS
 _ALIASES = {"precision": "mixed_precision"}
@@ -98,8 +99,8 @@ def config_from_flags(flag_values=None, base=None):
         `ExperimentConfig`.
 
     Raises:
-        ValueError: "Bad value for flag --NAME: ...", when a value is out
-            of its declared range.
+        FlagError (a ValueError): "Bad value for flag --NAME: ...", when a
+            value is out of its declared range.
     """
     fv = flag_values if flag_values is not None else FLAGS
     explicit_only = base is not None
@@ -118,7 +119,7 @@ def config_from_flags(flag_values=None, base=None):
             parts[section] = getattr(base, section).replace(**changes)
         return config_lib.ExperimentConfig(**parts)
     except settings.SettingError as e:
-        raise ValueError(f"Bad value for flag --{e.name}: {e}") from None
+        raise FlagError(f"Bad value for flag --{e.name}: {e}") from None
 
 
 HOLDERS = define_config_flags(FLAGS)

@@ -7,8 +7,10 @@ from wsol_tf.data.image_ops import denormalize_images  # noqa: F401
 from wsol_tf.data.image_ops import normalize_images  # noqa: F401
 from wsol_tf.data.metadata import MetadataError  # noqa: F401
 from wsol_tf.data.metadata import WSOLMetadata  # noqa: F401
+from wsol_tf.data.metadata import check_class_labels  # noqa: F401
 from wsol_tf.data.metadata import infer_num_classes  # noqa: F401
 from wsol_tf.data.metadata import read_metadata  # noqa: F401
+from wsol_tf.data.metadata import resolve_num_classes  # noqa: F401
 from wsol_tf.data.metadata import validate_dataset  # noqa: F401
 from wsol_tf.data.pipeline import build_dataset  # noqa: F401
 from wsol_tf.data.resolve import default_cache_dir  # noqa: F401

@@ -27,8 +27,8 @@ from wsol_tf.data.metadata_parser import MetadataError
 from wsol_tf.data.metadata_parser import Problems
 from wsol_tf.data.metadata_parser import WSOLMetadata
 from wsol_tf.data.metadata_parser import parse
-from wsol_tf.data.metadata_parser import read_rows
-from wsol_tf.data.metadata_parser import to_ints
+from wsol_tf.data.metadata_labels import check_class_labels
+from wsol_tf.data.metadata_labels import resolve_num_classes
 
 __all__ = [
     "CLASS_LABELS",
@@ -37,8 +37,10 @@ __all__ = [
     "LOCALIZATION",
     "MetadataError",
     "WSOLMetadata",
+    "check_class_labels",
     "infer_num_classes",
     "read_metadata",
+    "resolve_num_classes",
     "validate_dataset",
 ]
 
@@ -193,27 +195,12 @@ def validate_dataset(
 def infer_num_classes(metadata_root, split):
     """`max label + 1` over `<metadata_root>/<split>/class_labels.txt`.
 
-    Reads only the labels file, so it is fast even for ILSVRC train.
+    Reads only the labels file, so it is fast even for ILSVRC train. The
+    labels must cover `0..max` (see `resolve_num_classes`, which also
+    checks the other splits).
+
+    Raises:
+        MetadataError: a malformed line, a negative label or a gap in the
+            labels, as `file:line: message`.
     """
-    problems = Problems()
-    path = os.path.join(os.fspath(metadata_root), split, CLASS_LABELS)
-    labels = []
-    for number, fields in (
-        read_rows(path, problems, "`<image_id>,<label>`") or ()
-    ):
-        values = None
-        if len(fields) == 2:
-            values = to_ints(fields[1:], path, number, problems, "`<label>`")
-        else:
-            problems.add(
-                path,
-                number,
-                f"expected 2 fields `<image_id>,<label>`, got {len(fields)}",
-            )
-        if values is not None:
-            labels.append(values[0])
-    if not labels and not problems:
-        problems.add(path, 0, "no labels: cannot infer num_classes")
-    if problems:
-        raise MetadataError(problems, f"split={split!r}")
-    return max(labels) + 1
+    return resolve_num_classes(metadata_root, [split], train_split=split)

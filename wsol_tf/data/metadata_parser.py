@@ -11,26 +11,52 @@ from typing import List
 from typing import Optional
 from typing import Tuple
 
+from wsol_tf.errors import WSOLError
+
 IMAGE_IDS = "image_ids.txt"
 CLASS_LABELS = "class_labels.txt"
 IMAGE_SIZES = "image_sizes.txt"
 LOCALIZATION = "localization.txt"
 _MAX_SHOWN = 20
+MISSING_SPLIT = (
+    f"split directory not found (expected {IMAGE_IDS}, {CLASS_LABELS}, "
+    f"{IMAGE_SIZES}, {LOCALIZATION} in it)"
+)
 
 
-class MetadataError(ValueError):
-    """Raised by `read_metadata`; `.problems` lists every problem found."""
+class MetadataError(WSOLError):
+    """Raised by `read_metadata`; `.problems` lists every problem found.
+
+    The message's first line is the first problem (`file:line: message`);
+    the others follow, one per line.
+    """
 
     def __init__(self, problems, received=""):
         self.problems = list(problems)
-        shown = "\n  ".join(self.problems[:_MAX_SHOWN])
-        more = len(self.problems) - _MAX_SHOWN
+        count = len(self.problems)
+        first = self.problems[0] if self.problems else "no problem listed"
+        shown = "".join(f"\n  {p}" for p in self.problems[1:_MAX_SHOWN])
+        more = count - _MAX_SHOWN
         tail = f"\n  ... and {more} more" if more > 0 else ""
+        others = (
+            f" (and {count - 1} more problem(s) below; "
+            "tools/check_dataset.py lists them all)"
+            if count > 1
+            else ""
+        )
         super().__init__(
-            f"Invalid WSOL metadata ({len(self.problems)} problem(s); "
-            f"tools/check_dataset.py lists them all):\n  {shown}{tail}"
+            f"Invalid WSOL metadata: {first}{others}{shown}{tail}"
             + (f"\nReceived: {received}" if received else "")
         )
+
+
+def label_range_message(label, num_classes):
+    """The message of a class label outside `[0, num_classes)`."""
+    bound = "num_classes" if num_classes is None else num_classes
+    return (
+        f"class label {label} out of range: expected 0 <= label < {bound} "
+        f"(num_classes={num_classes})"
+    )
 
 
 @dataclasses.dataclass
@@ -129,7 +155,7 @@ def _check_id(image_id, known, path, number, problems):
     return False
 
 
-_FORMATS = {
+FORMATS = {
     CLASS_LABELS: "`<image_id>,<label>`",
     IMAGE_SIZES: "`<image_id>,<W>,<H>`",
 }
@@ -141,7 +167,7 @@ def _rows(meta, name, problems, mentioned):
     class_labels.txt is required; image_sizes.txt may be absent or empty.
     """
     path = os.path.join(meta.split_dir, name)
-    expected = f"{_FORMATS[name]} lines" if name == CLASS_LABELS else None
+    expected = f"{FORMATS[name]} lines" if name == CLASS_LABELS else None
     rows = read_rows(path, problems, expected) or []
     if rows or (name == CLASS_LABELS and os.path.isfile(path)):
         mentioned[name] = {fields[0] for _, fields in rows}
@@ -155,10 +181,10 @@ def _fields(fields, count, path, number, problems, known):
         problems.add(
             path,
             number,
-            f"expected {count} fields {_FORMATS[name]}, got {len(fields)}",
+            f"expected {count} fields {FORMATS[name]}, got {len(fields)}",
         )
         return None
-    values = to_ints(fields[1:], path, number, problems, _FORMATS[name])
+    values = to_ints(fields[1:], path, number, problems, FORMATS[name])
     if values is None or not _check_id(
         fields[0], known, path, number, problems
     ):
@@ -170,12 +196,7 @@ def parse(metadata_root, split, num_classes, problems):
     """Parses one split; returns WSOLMetadata (None if no split dir)."""
     split_dir = os.path.join(metadata_root, split)
     if not os.path.isdir(split_dir):
-        problems.add(
-            split_dir,
-            0,
-            f"split directory not found (expected {IMAGE_IDS}, "
-            f"{CLASS_LABELS}, {IMAGE_SIZES}, {LOCALIZATION} in it)",
-        )
+        problems.add(split_dir, 0, MISSING_SPLIT)
         return None
     meta = WSOLMetadata(metadata_root, split, None, [], {}, {}, {}, {}, 0)
     lines = meta.lines
@@ -217,13 +238,7 @@ def parse(metadata_root, split, num_classes, problems):
                 f"duplicate label for {image_id!r} (first on line {first})",
             )
         elif label < 0 or (num_classes is not None and label >= num_classes):
-            bound = "num_classes" if num_classes is None else num_classes
-            problems.add(
-                path,
-                number,
-                f"class label {label} out of range: expected 0 <= label < "
-                f"{bound} (num_classes={num_classes})",
-            )
+            problems.add(path, number, label_range_message(label, num_classes))
         else:
             lines[(CLASS_LABELS, image_id)] = number
             meta.labels[image_id] = label

@@ -4,7 +4,7 @@ import dataclasses
 import os
 
 from wsol_tf.data import synthetic
-from wsol_tf.data.metadata import infer_num_classes
+from wsol_tf.data.metadata import resolve_num_classes
 
 # Dataset names of the embedded synthetic sets -> generator style.
 SYNTHETIC_DATASETS = {"synthetic": "birds", "synthetic_heads": "heads"}
@@ -45,11 +45,15 @@ def resolve_dataset(data_config):
     - Any other dataset needs data_root and metadata_root (e.g.
       `dataset/CUB` and `metadata/CUB`).
     - num_classes None: max label + 1 of the train split's
-      class_labels.txt.
+      class_labels.txt. The class labels of the train, val and test
+      splits are checked by `resolve_num_classes`, the rule
+      tools/check_dataset.py applies: the train labels cover 0..K-1
+      (unless num_classes is given) and every label is below K.
 
     Raises:
-        ValueError: when a path is empty or not a directory, or the train
-            labels cannot be read.
+        ValueError: when a path is empty or not a directory;
+            `MetadataError` (a ValueError) naming the file and line of a
+            label out of range or a gap in the train labels.
 
     Example:
 
@@ -84,10 +88,12 @@ def resolve_dataset(data_config):
                 f"{cfg.dataset_name!r}; only {sorted(SYNTHETIC_DATASETS)} "
                 f"can leave it empty). Received: {name}={value!r}"
             )
+    splits = (cfg.train_split, cfg.val_split, cfg.test_split)
+    num_classes = resolve_num_classes(
+        metadata_root, splits, cfg.train_split, cfg.num_classes
+    )
     if cfg.num_classes is None:
-        changes["num_classes"] = infer_num_classes(
-            metadata_root, cfg.train_split
-        )
+        changes["num_classes"] = num_classes
     return cfg.replace(**changes)
 
 

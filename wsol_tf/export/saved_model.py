@@ -8,7 +8,10 @@ import tensorflow as tf
 loaded = tf.saved_model.load("runs/synthetic/saved_model")
 out = loaded.serve(images)  # float32 [B, S, S, 3], normalised like training
 out["logits"], out["class_ids"], out["scores"], out["cams"], out["boxes"]
+out["valid"]  # False (class_ids -1) for an image with NaN / inf values
 out = loaded.localize(images, tf.constant(0.3))  # another CAM threshold
+out = loaded.serve_images(rgb)  # uint8 [B, H, W, 3], any H, W: resized and
+                                # normalised in the graph as in evaluation
 ```
 """
 
@@ -19,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from wsol_tf.data import image_ops
 from wsol_tf.evaluation.runner import FALLBACK_CAM_THRESHOLD
 from wsol_tf.io_utils import atomic_path
 
@@ -138,15 +142,27 @@ def localize(model, images, threshold, image_size):
         dict with "logits" float32 [B, C], "class_ids" int32 [B] (top-1),
         "scores" float32 [B] (softmax probability of the top-1 class),
         "cams" float32 [B, S, S] (top-1 CAM resized with OpenCV's cubic
-        kernel and min-max normalised, as the protocol) and "boxes" int32
-        [B, 4] (see `largest_component_boxes`).
+        kernel and min-max normalised, as the protocol), "boxes" int32
+        [B, 4] (see `largest_component_boxes`) and "valid" bool [B]: False
+        when the image or its logits hold a NaN or inf, the outputs are then
+        meaningless and say so: class id -1, score 0, a zero CAM and box.
     """
+    images = tf.convert_to_tensor(images)
     logits, cams = model.compute_cams(images)
     logits = tf.cast(logits, tf.float32)
+    valid = tf.logical_and(
+        tf.reduce_all(tf.math.is_finite(images), axis=[1, 2, 3]),
+        tf.reduce_all(tf.math.is_finite(logits), axis=-1),
+    )
     class_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    class_ids = tf.where(valid, class_ids, -tf.ones_like(class_ids))
     scores = tf.reduce_max(tf.nn.softmax(logits, axis=-1), axis=-1)
+    scores = tf.where(valid, scores, tf.zeros_like(scores))
     scoremaps = normalize_scoremaps(
         _resize_cams(tf.cast(cams, tf.float32), image_size)
+    )
+    scoremaps = tf.where(
+        valid[:, None, None], scoremaps, tf.zeros_like(scoremaps)
     )
     return {
         "logits": logits,
@@ -154,20 +170,40 @@ def localize(model, images, threshold, image_size):
         "scores": scores,
         "cams": scoremaps,
         "boxes": largest_component_boxes(scoremaps, threshold),
+        "valid": valid,
     }
 
 
+def preprocess_images(images, image_size, normalization):
+    """uint8 RGB [B, H, W, 3] -> the evaluation pipeline's network input.
+
+    The eval path of `wsol_tf.data.build_dataset`: squash-resize to
+    `image_size` (`image_ops.resize_image`: bilinear, antialiased, rounded
+    to uint8), then `image_ops.normalize_images(normalization)`.
+    """
+    resized = image_ops.resize_image(images, image_size)
+    return image_ops.normalize_images(resized, normalization)
+
+
 def export_saved_model(
-    model, path, image_size, threshold=FALLBACK_CAM_THRESHOLD
+    model,
+    path,
+    image_size,
+    threshold=FALLBACK_CAM_THRESHOLD,
+    normalization=None,
 ):
     """Writes `model` as a SavedModel with float32 serving signatures.
 
     Endpoints (the first is also `serving_default`):
     - `serve(images)`: `localize` at the fixed `threshold`;
     - `localize(images, threshold)`: the same with a float32 scalar
-      threshold.
-    `images` is float32 [None, image_size, image_size, 3], normalised as in
-    training. The signature is float32 under every dtype policy (the model
+      threshold;
+    - with `normalization`: `serve_images(images)`, uint8 RGB
+      [None, None, None, 3] images of any size (one size per call), resized
+      and normalised in the graph exactly as the evaluation pipeline
+      (`preprocess_images`), then `serve`.
+    `images` of `serve` / `localize` is float32 [None, image_size,
+    image_size, 3], normalised as in training. The signature is float32 under every dtype policy (the model
     casts internally under mixed precision). The directory is written to a
     temporary sibling and renamed into place (an existing export at `path`
     is replaced only once the new one is complete).
@@ -177,6 +213,9 @@ def export_saved_model(
         path: output directory.
         image_size: int, input side S.
         threshold: CAM threshold in [0, 1) of the `serve` endpoint's box.
+        normalization: the resolved `DataConfig.normalization` the model
+            was trained with ("imagenet", "caffe", "tf" or "none"); None
+            leaves out `serve_images`.
 
     Returns:
         `path`.
@@ -192,6 +231,9 @@ def export_saved_model(
             f"threshold must be in [0, 1). Received: threshold={threshold}"
         )
     threshold = float(threshold)
+    if normalization is not None:
+        # Fails here, not in the graph, on an unknown mode.
+        image_ops.normalize_images(tf.zeros([1, 1, 1, 3]), normalization)
     spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32)
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -205,6 +247,19 @@ def export_saved_model(
         lambda images, t: localize(model, images, t, image_size),
         input_signature=[spec, tf.TensorSpec([], tf.float32)],
     )
+    if normalization is not None:
+        archive.add_endpoint(
+            "serve_images",
+            lambda images: localize(
+                model,
+                preprocess_images(images, image_size, normalization),
+                threshold,
+                image_size,
+            ),
+            input_signature=[
+                tf.TensorSpec([None, None, None, 3], tf.uint8)
+            ],
+        )
     with atomic_path(path) as tmp:
         archive.write_out(tmp, verbose=False)
     return os.path.abspath(path)

@@ -116,7 +116,9 @@ def _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose):
         log_dir = os.path.join(model_dir, "logs")
         cbs.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
         if val_ds is not None:
-            batch = next(iter(val_ds))
+            # Read here, outside fit's guard: name a corrupt image too.
+            with name_undecodable_images(config.data, [config.data.val_split]):
+                batch = next(iter(val_ds))
             cbs.append(
                 CamImageSummary(
                     batch, log_dir, config.data.resolved_normalization()
