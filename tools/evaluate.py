@@ -26,6 +26,7 @@ from absl import flags  # noqa: E402
 from wsol_tf.cli import config_flags  # noqa: E402
 from wsol_tf.cli import flagfiles  # noqa: E402
 from wsol_tf.cli import trained  # noqa: E402
+from wsol_tf.cli.errors import run_tool  # noqa: E402
 
 flags.adopt_module_key_flags(config_flags)
 
@@ -50,11 +51,8 @@ def main(argv):
             MODEL_PATH.value, CHECKPOINT.value, SPLIT.value
         )
     )
-    try:
-        with name_undecodable_images(config.data, [split]):
-            metrics = evaluate_model(model, dataset, config.eval)
-    except ValueError as e:
-        sys.exit(f"ERROR: {e}")
+    with name_undecodable_images(config.data, [split]):
+        metrics = evaluate_model(model, dataset, config.eval)
     output = OUTPUT.value
     if not output:
         output = os.path.join(run_dir, f"eval_{split}.json")
@@ -76,4 +74,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model_path")
-    app.run(main, flags_parser=flagfiles.parse_flags)
+    run_tool(main)

@@ -32,6 +32,7 @@ from absl import flags  # noqa: E402
 
 from wsol_tf.cli import config_flags  # noqa: E402
 from wsol_tf.cli import flagfiles  # noqa: E402
+from wsol_tf.cli.errors import run_tool  # noqa: E402
 
 flags.adopt_module_key_flags(config_flags)
 
@@ -43,11 +44,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     flagfiles.quiet_logging()
-    try:
-        config = config_flags.config_from_flags()
-    except ValueError as e:
-        raise app.UsageError(str(e))
+    config = config_flags.config_from_flags()
     from wsol_tf import training
+    from wsol_tf.training.preflight import preflight_checks
 
     data = config.data
     if data.dataset_name != "synthetic" and data.image_size != 224:
@@ -56,21 +55,17 @@ def main(argv):
             "library default): without --flagfile, the demo preset's small "
             "images apply; pass a flags/<dataset>_<arch>_<method>.flags file."
         )
-    from wsol_tf.errors import WSOLError
-
-    try:
-        config = training.resolve_experiment(config)
-    except (ValueError, OSError) as e:
-        sys.exit(f"ERROR: {e}")
-    try:
-        training.run_training(config, verbose=1 if sys.stdout.isatty() else 2)
-    except WSOLError as e:  # divergence, a locked model_dir, a full disk
-        sys.stdout.flush()
-        sys.exit(f"ERROR: {e}")
+    config = training.resolve_experiment(config)
+    # Weights, input size and every split's metadata (--verify_images:
+    # every image) before anything is written.
+    preflight_checks(config)
+    # Errors (divergence, a locked model_dir, a full disk, bad input) end
+    # as one "ERROR: ..." line through run_tool.
+    training.run_training(config, verbose=1 if sys.stdout.isatty() else 2)
 
 
 if __name__ == "__main__":
-    app.run(
+    run_tool(
         main,
         flags_parser=functools.partial(
             flagfiles.parse_flags, preset=DEMO_FLAGFILE

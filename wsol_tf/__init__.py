@@ -12,10 +12,9 @@ after `import wsol_tf` alone:
 >>> model = keras.saving.load_model("runs/demo/checkpoints/last.keras")
 """
 
-from wsol_tf.version import __version__  # noqa: F401
-from wsol_tf.errors import WSOLError  # noqa: F401
-
 from wsol_tf import _registration  # noqa: E402
+from wsol_tf.errors import WSOLError  # noqa: F401
+from wsol_tf.version import __version__  # noqa: F401
 
 # Registers the Keras classes now if Keras is imported, else right after it
 # is: `import wsol_tf` alone does not import TensorFlow.

@@ -16,7 +16,9 @@ from wsol_tf.models import build_model
 
 
 def _model(architecture, size, method="cam", large_feature_map=False):
-    kwargs = {} if architecture == "inceptionv3" else {"width_multiplier": 0.125}
+    kwargs = {}
+    if architecture != "inceptionv3":
+        kwargs["width_multiplier"] = 0.125
     return build_model(
         ModelConfig(
             architecture=architecture,

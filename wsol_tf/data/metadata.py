@@ -19,6 +19,8 @@ UTF-8 BOM are tolerated. Every problem is reported as `file:line: message`.
 
 import os
 
+from wsol_tf.data.metadata_labels import check_class_labels
+from wsol_tf.data.metadata_labels import resolve_num_classes
 from wsol_tf.data.metadata_parser import CLASS_LABELS
 from wsol_tf.data.metadata_parser import IMAGE_IDS
 from wsol_tf.data.metadata_parser import IMAGE_SIZES
@@ -27,8 +29,6 @@ from wsol_tf.data.metadata_parser import MetadataError
 from wsol_tf.data.metadata_parser import Problems
 from wsol_tf.data.metadata_parser import WSOLMetadata
 from wsol_tf.data.metadata_parser import parse
-from wsol_tf.data.metadata_labels import check_class_labels
-from wsol_tf.data.metadata_labels import resolve_num_classes
 
 __all__ = [
     "CLASS_LABELS",

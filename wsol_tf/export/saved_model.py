@@ -203,8 +203,9 @@ def export_saved_model(
       and normalised in the graph exactly as the evaluation pipeline
       (`preprocess_images`), then `serve`.
     `images` of `serve` / `localize` is float32 [None, image_size,
-    image_size, 3], normalised as in training. The signature is float32 under every dtype policy (the model
-    casts internally under mixed precision). The directory is written to a
+    image_size, 3], normalised as in training. The signature is float32
+    under every dtype policy (the model casts internally under mixed
+    precision). The directory is written to a
     temporary sibling and renamed into place (an existing export at `path`
     is replaced only once the new one is complete).
 

@@ -379,6 +379,7 @@ def finish(model, config, write_outputs=True):
             os.path.join(model_dir, "saved_model"),
             image_size=data.eval_image_size,
             threshold=threshold,
+            normalization=data.resolved_normalization(),
         )
     if write_outputs:
         write_json(os.path.join(model_dir, "metrics_test.json"), report)
