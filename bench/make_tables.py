@@ -17,9 +17,10 @@ import json
 import os
 import platform
 import sys
-import uuid
 
 import numpy as np
+
+from wsol_tf.io_utils import atomic_path
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
@@ -75,13 +76,10 @@ def _default(value):
 
 
 def write_text(path, text):
-    """Writes `text` atomically (temp file in the same dir + rename)."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Writes `text` atomically (`wsol_tf.io_utils.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
 
 
 def write_json(path, obj):

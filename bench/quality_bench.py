@@ -41,8 +41,6 @@ except ImportError:  # imported as bench.quality_bench (its tests)
 from wsol_tf.cli import config_flags
 from wsol_tf.cli import flagfiles
 
-flags.adopt_module_key_flags(config_flags)
-
 # Row name -> (label, config changes {section: {field: value}}).
 ROWS = {
     "cam": ("CAM", {"model": {"method": "cam"}}),
@@ -87,22 +85,28 @@ METRICS = (
     ("val_maxboxaccv2", "val MaxBoxAccV2"),
 )
 
-_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per row (0, 1, ...).")
-_ABLATIONS = flags.DEFINE_bool(
-    "ablations", False, "Add the four ICL ablation rows."
-)
-_ROWS = flags.DEFINE_list(
-    "rows", None, f"Only these rows (of {list(ROWS) + list(ABLATIONS)})."
-)
-_OUTPUT = flags.DEFINE_string(
-    "output", None, "Result JSON (default bench/results/quality_<date>.json)."
-)
-_RUNS_DIR = flags.DEFINE_string(
-    "runs_dir", "runs/quality_bench", "Where each run's model_dir goes."
-)
-_WRITE_README = flags.DEFINE_bool(
-    "write_readme", False, "Only regenerate the tables from --output."
-)
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The bench's own flags (defined when run as a script, so that its
+    functions import without them, e.g. in tests)."""
+    flags.DEFINE_integer("seeds", 3, "Seeds per row (0, 1, ...).")
+    flags.DEFINE_bool("ablations", False, "Add the four ICL ablation rows.")
+    flags.DEFINE_list(
+        "rows", None, f"Only these rows (of {list(ROWS) + list(ABLATIONS)})."
+    )
+    flags.DEFINE_string(
+        "output",
+        None,
+        "Result JSON (default bench/results/quality_<date>.json).",
+    )
+    flags.DEFINE_string(
+        "runs_dir", "runs/quality_bench", "Where each run's model_dir goes."
+    )
+    flags.DEFINE_bool(
+        "write_readme", False, "Only regenerate the tables from --output."
+    )
 
 
 def row_config(base, changes, seed, model_dir):
@@ -282,17 +286,17 @@ def main(argv):
     import json
 
     flagfiles.quiet_logging()
-    output = _OUTPUT.value or make_tables.result_path("quality", "json")
-    if _WRITE_README.value:
+    output = FLAGS.output or make_tables.result_path("quality", "json")
+    if FLAGS.write_readme:
         with open(output) as f:
             result = json.load(f)
         _write_tables(result, output)
         return
     from wsol_tf import training
 
-    rows = list(ROWS) + (list(ABLATIONS) if _ABLATIONS.value else [])
-    if _ROWS.value:
-        rows = [r for r in _ROWS.value if r in {**ROWS, **ABLATIONS}]
+    rows = list(ROWS) + (list(ABLATIONS) if FLAGS.ablations else [])
+    if FLAGS.rows:
+        rows = [r for r in FLAGS.rows if r in {**ROWS, **ABLATIONS}]
     changes = {**ROWS, **ABLATIONS}
     base = config_flags.config_from_flags()
     start = time.time()
@@ -310,11 +314,11 @@ def main(argv):
         result["dataset"] = dataset_properties(base)
         make_tables.write_json(output, result)
     done = {(r["row"], r["seed"]) for r in result["runs"]}
-    for seed in range(_SEEDS.value):
+    for seed in range(FLAGS.seeds):
         for row in rows:
             if (row, seed) in done:
                 continue
-            model_dir = os.path.join(_RUNS_DIR.value, f"{row}_seed{seed}")
+            model_dir = os.path.join(FLAGS.runs_dir, f"{row}_seed{seed}")
             config = row_config(base, changes[row][1], seed, model_dir)
             metrics = run_one(config)
             result["runs"].append({"row": row, "seed": seed, **metrics})
@@ -349,6 +353,8 @@ def _write_tables(result, output):
 
 
 if __name__ == "__main__":
+    flags.adopt_module_key_flags(config_flags)
+    define_flags()
     app.run(
         main,
         flags_parser=lambda argv: flagfiles.parse_flags(

@@ -43,27 +43,35 @@ try:  # `python bench/synthetic_probe.py` has bench/ on sys.path already
 except ImportError:  # imported as bench.synthetic_probe (its tests)
     from bench import make_tables  # noqa: E402
 
-_OUTPUT = flags.DEFINE_string(
-    "output",
-    None,
-    "Results JSON, rewritten after each view (default: "
-    "bench/results/synthetic_probe_<date>.json) with its .md beside it.",
-)
-_TRAIN = flags.DEFINE_integer("train_per_class", 250, "Probe train images.")
-_TEST = flags.DEFINE_integer("test_per_class", 100, "Probe test images.")
-_SIZE = flags.DEFINE_integer("input_size", 64, "CNN input side (px).")
-_STEPS = flags.DEFINE_integer("steps", 300, "Adam steps per view (~).")
-_VIEWS = flags.DEFINE_list(
-    "views",
-    ["head_only", "body_only", "background_only", "no_head", "full"],
-    "Views to train on.",
-)
-_README = flags.DEFINE_list(
-    "write_readme",
-    [],
-    "Instead of running: rewrite bench/README.md's synthetic_probe section "
-    "from these result JSONs (the first gives the properties).",
-)
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The probe's flags (defined when run as a script, so that its
+    functions import without them, e.g. in tests)."""
+    flags.DEFINE_string(
+        "output",
+        None,
+        "Results JSON, rewritten after each view (default: "
+        "bench/results/synthetic_probe_<date>.json) with its .md beside it.",
+    )
+    flags.DEFINE_integer("train_per_class", 250, "Probe train images.")
+    flags.DEFINE_integer("test_per_class", 100, "Probe test images.")
+    flags.DEFINE_integer("input_size", 64, "CNN input side (px).")
+    flags.DEFINE_integer("steps", 300, "Adam steps per view (~).")
+    flags.DEFINE_list(
+        "views",
+        ["head_only", "body_only", "background_only", "no_head", "full"],
+        "Views to train on.",
+    )
+    flags.DEFINE_list(
+        "write_readme",
+        [],
+        "Instead of running: rewrite bench/README.md's synthetic_probe "
+        "section from these result JSONs (the first gives the properties).",
+    )
+
+
 _NUM_CLASSES = 4  # the DataConfig default
 _SEED = 0
 _NEUTRAL = 128
@@ -390,8 +398,8 @@ def _write(path, results):
 
 def main(argv):
     del argv
-    if _README.value:
-        write_readme(_README.value)
+    if FLAGS.write_readme:
+        write_readme(FLAGS.write_readme)
         return
     import tensorflow as tf
 
@@ -406,10 +414,10 @@ def main(argv):
             body_rate=synthetic_birds.BODY_RATE,
             context_rate=synthetic_birds.CONTEXT_RATE,
             image_size=128,
-            input_size=_SIZE.value,
-            train_per_class=_TRAIN.value,
-            test_per_class=_TEST.value,
-            steps=_STEPS.value,
+            input_size=FLAGS.input_size,
+            train_per_class=FLAGS.train_per_class,
+            test_per_class=FLAGS.test_per_class,
+            steps=FLAGS.steps,
             model="4 x (conv3x3 + BN + ReLU + maxpool), widths 16-96, GAP, "
             "dense; Adam 2e-3, batch 32, horizontal flips",
         ),
@@ -426,15 +434,16 @@ def main(argv):
         ),
         views={},
     )
-    output = _OUTPUT.value or make_tables.result_path("synthetic_probe", "json")
+    output = FLAGS.output or make_tables.result_path("synthetic_probe", "json")
     results["dataset_properties"] = dataset_properties()
     _write(output, results)
-    train, y_train = _render_split("train", _TRAIN.value, _SIZE.value)
-    test, y_test = _render_split("test", _TEST.value, _SIZE.value)
+    size = FLAGS.input_size
+    train, y_train = _render_split("train", FLAGS.train_per_class, size)
+    test, y_test = _render_split("test", FLAGS.test_per_class, size)
     results["render_seconds"] = round(time.perf_counter() - start, 1)
-    for view in _VIEWS.value:
+    for view in FLAGS.views:
         results["views"][view] = _train_and_test(
-            train[view], y_train, test[view], y_test, _STEPS.value, _SEED
+            train[view], y_train, test[view], y_test, FLAGS.steps, _SEED
         )
         print(view, results["views"][view], flush=True)
         results["total_seconds"] = round(time.perf_counter() - start, 1)
@@ -443,4 +452,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -28,9 +28,7 @@ model's input (torchvision mean / std on RGB in [0, 1]).
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
 from absl import app  # noqa: E402

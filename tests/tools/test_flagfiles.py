@@ -16,6 +16,7 @@ from wsol_tf import config as config_lib
 from wsol_tf.cli import config_flags
 from wsol_tf.cli import flagfiles
 from wsol_tf.data.image_ops import normalize_images
+from wsol_tf.training import pretrain
 from wsol_tf.training.resolve import resolve_normalization
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -198,7 +199,12 @@ def test_every_flagfile_feeds_the_input_its_weights_need(path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     config = _config([f"--flagfile={path}"])
     arch, weights = config.model.architecture, config.model.weights
-    assert weights in (None, "imagenet")  # no flagfile names a file
+    # No flagfile names a file; "synthetic" (the demo) becomes the cached
+    # pretraining file, which records the protocol's normalisation.
+    assert weights in (None, "imagenet", "synthetic")
+    if weights == "synthetic":
+        assert pretrain.NORMALIZATION == "imagenet"
+        weights = None
     resolved = resolve_normalization(
         config.data.normalization, arch, weights
     )
@@ -235,7 +241,8 @@ def test_demo_preset_only_without_a_flagfile(capsys):
     demo = os.path.join(REPO, TRAIN.DEMO_FLAGFILE)
     config = _config(["--epochs=2"], preset=demo)
     assert "preset" in capsys.readouterr().out
-    assert (config.data.image_size, config.data.resize_size) == (64, 72)
+    assert (config.data.image_size, config.data.resize_size) == (128, 144)
+    assert config.model.weights == "synthetic"
     assert config.train.epochs == 2  # the command line overrides the preset
     assert config.train.model_dir == "runs/synthetic_resnet50_icl"
     smoke = os.path.join(REPO, "flags", "smoke.flags")

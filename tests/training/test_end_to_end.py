@@ -165,12 +165,17 @@ _TOOLS = {}
 
 def _tool(name):
     if name not in _TOOLS:
-        spec = importlib.util.spec_from_file_location(
-            f"wsol_tool_{name}", os.path.join(REPO, "tools", f"{name}.py")
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _TOOLS[name] = module
+        # One module per tool for the whole session (sys.modules): a tool
+        # defines its absl flags once, whichever test file loads it first.
+        key = f"wsol_tool_{name}"
+        if key not in sys.modules:
+            spec = importlib.util.spec_from_file_location(
+                key, os.path.join(REPO, "tools", f"{name}.py")
+            )
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[key] = module
+        _TOOLS[name] = sys.modules[key]
     return _TOOLS[name]
 
 

@@ -40,21 +40,23 @@ from wsol_tf.training.run_lock import run_dir_lock
 def resolve_experiment(config, *, trained=False):
     """Resolves the weights, the normalisation, the dataset and the classes.
 
+    The dataset is resolved first (paths, labels), then
     `model.weights="synthetic"` becomes the cached file of the synthetic
     pretraining (`pretrain.ensure_synthetic_weights`, trained once).
     `data.normalization` "auto" becomes the one the model's weights need
     (`resolve_normalization`; an explicit one contradicting them raises
     unless `trained`: the config of an already trained model, whose
-    recorded normalisation stands), before `resolve_dataset` fills in
-    paths and `num_classes`. The result is what config.json records and
+    recorded normalisation stands). The result is what config.json records and
     evaluation / export / visualization read.
     """
     config.validate()
+    # The dataset first: a missing or bad dataset fails before pretraining.
+    data_config = resolve_dataset(config.data)
     model = config.model
     if model.weights == pretrain.SYNTHETIC_WEIGHTS:
         model = model.replace(
             weights=pretrain.ensure_synthetic_weights(
-                model, config.data, precision=config.train.precision
+                model, data_config, precision=config.train.precision
             )
         )
     normalization = resolve_normalization(
@@ -63,12 +65,9 @@ def resolve_experiment(config, *, trained=False):
         model.weights,
         check=not trained,
     )
-    data_config = resolve_dataset(
-        config.data.replace(normalization=normalization)
-    )
     return dataclasses.replace(
         config,
-        data=data_config,
+        data=data_config.replace(normalization=normalization),
         model=model.replace(num_classes=data_config.num_classes),
     )
 
