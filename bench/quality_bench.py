@@ -305,7 +305,8 @@ def main(argv):
     if os.path.exists(output):
         with open(output) as f:
             previous = json.load(f)
-        if previous.get("base") == base.to_dict():
+        # Compared as JSON (tuples come back as lists).
+        if previous.get("base") == json.loads(json.dumps(base.to_dict())):
             result["runs"] = previous["runs"]
             result["dataset"] = previous.get("dataset")
     result["base"] = base.to_dict()

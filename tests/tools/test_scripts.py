@@ -5,20 +5,12 @@ import subprocess
 import sys
 
 import pytest
+from tool_runner import run_tool_subprocess  # noqa: I001 (tests/)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
-def _run(script, *args, cwd=None):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd or REPO,
-        timeout=240,
-    )
+_run = run_tool_subprocess
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,10 @@ no traceback, no page of flag help (issue 13)."""
 import errno
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 from absl import app
+from tool_runner import run_tool_subprocess  # noqa: I001 (tests/)
 
 from wsol_tf.cli import errors
 
@@ -16,16 +15,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
 def _run(script, *args, cwd=None):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    env.pop(errors.TRACEBACK_ENV, None)
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd or REPO,
-        timeout=300,
-    )
+    # Tracebacks off, whatever the caller's environment says.
+    saved = os.environ.pop(errors.TRACEBACK_ENV, None)
+    try:
+        return run_tool_subprocess(script, *args, cwd=cwd, timeout=300)
+    finally:
+        if saved is not None:
+            os.environ[errors.TRACEBACK_ENV] = saved
 
 
 # TensorFlow's C++ start-up lines (printed at import, whatever

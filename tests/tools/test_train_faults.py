@@ -5,7 +5,6 @@ good lost."""
 
 import copy
 import errno
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 from absl import flags
+from tool_runner import run_tool_in_process  # noqa: I001 (tests/)
 
 from wsol_tf import io_utils
 from wsol_tf import training
@@ -157,27 +157,7 @@ def test_divergence_after_a_good_epoch_keeps_its_checkpoint(good_run, tmp_path):
     assert all(np.isfinite(np.asarray(w)).all() for w in model.weights)
 
 
-_TOOLS = {}
-
-
-def _run_tool(name, *argv):
-    if name not in _TOOLS:
-        # One module per tool for the whole session (sys.modules): a tool
-        # defines its absl flags once, whichever test file loads it first.
-        key = f"wsol_tool_{name}"
-        if key not in sys.modules:
-            spec = importlib.util.spec_from_file_location(
-                key, os.path.join(REPO, "tools", f"{name}.py")
-            )
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            sys.modules[key] = module
-        _TOOLS[name] = sys.modules[key]
-    flagfiles.parse_flags([f"{name}.py", *argv])
-    try:
-        _TOOLS[name].main([f"{name}.py"])
-    finally:
-        flags.FLAGS.unparse_flags()
+_run_tool = run_tool_in_process
 
 
 def _enospc(*args, **kwargs):

@@ -14,6 +14,8 @@ import keras
 import numpy as np
 import pytest
 from absl import flags
+from tool_runner import load_tool  # noqa: I001 (tests/)
+from tool_runner import run_tool_in_process
 
 from wsol_tf import training
 from wsol_tf.cli import config_flags
@@ -160,32 +162,8 @@ def test_saved_model_in_fresh_process_gives_the_same_cam(
     assert out["boxes"].shape == (len(images), 4)
 
 
-_TOOLS = {}
-
-
-def _tool(name):
-    if name not in _TOOLS:
-        # One module per tool for the whole session (sys.modules): a tool
-        # defines its absl flags once, whichever test file loads it first.
-        key = f"wsol_tool_{name}"
-        if key not in sys.modules:
-            spec = importlib.util.spec_from_file_location(
-                key, os.path.join(REPO, "tools", f"{name}.py")
-            )
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            sys.modules[key] = module
-        _TOOLS[name] = sys.modules[key]
-    return _TOOLS[name]
-
-
-def _run_tool(name, *argv):
-    module = _tool(name)
-    flagfiles.parse_flags([f"{name}.py", *argv])
-    try:
-        module.main([f"{name}.py"])
-    finally:
-        flags.FLAGS.unparse_flags()
+_tool = load_tool
+_run_tool = run_tool_in_process
 
 
 def test_evaluate_tool_reproduces_the_final_metrics(run, tmp_path, capsys):

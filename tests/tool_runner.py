@@ -1,0 +1,53 @@
+"""Running the tools/ scripts from tests: in this process or a new one.
+
+Importable from any test module (pytest puts tests/, the directory of the
+root conftest.py, on sys.path).
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+from absl import flags
+
+from wsol_tf.cli import flagfiles
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_tool(name):
+    """tools/<name>.py as a module, loaded once per test session: a tool
+    defines its absl flags once, whichever test file loads it first."""
+    key = f"wsol_tool_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            key, os.path.join(REPO, "tools", f"{name}.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[key] = module
+    return sys.modules[key]
+
+
+def run_tool_in_process(name, *argv):
+    """Parses `argv` as tools/<name>.py does and runs its `main`."""
+    module = load_tool(name)
+    flagfiles.parse_flags([f"{name}.py", *argv])
+    try:
+        module.main([f"{name}.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def run_tool_subprocess(script, *args, cwd=None, timeout=240):
+    """`python tools/<script> args` in a fresh process (this checkout)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or REPO,
+        timeout=timeout,
+    )
