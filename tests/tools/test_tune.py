@@ -200,9 +200,12 @@ def test_search_picks_the_best_and_resumes_after_a_kill(tmp_path):
         _read(os.path.join(best["dir"], "trial_config.json"))
     )
     assert parsed.train.model_dir == os.path.join(model_dir, "best_run")
-    assert parsed.replace(
-        train=parsed.train.replace(model_dir=recorded.train.model_dir)
-    ) == recorded
+    assert (
+        parsed.replace(
+            train=parsed.train.replace(model_dir=recorded.train.model_dir)
+        )
+        == recorded
+    )
     for name, value in best["values"].items():
         section = getattr(parsed, space_lib._section(space_lib.owner_of(name)))
         assert getattr(section, name) == pytest.approx(value)
@@ -307,3 +310,40 @@ def test_a_search_needs_a_directory_and_val_at_the_last_epoch(changes, words):
         check_base_config(config)
     for word in words:
         assert word in str(e.value)
+
+
+def test_diverged_runs_fail_their_trials_not_the_search(tmp_path, monkeypatch):
+    """A run raising DivergenceError is a FAILED trial; 4 in a row (more
+    than KerasTuner's default limit of 3) do not stop the search, and the
+    one run that trains is the best trial."""
+    from wsol_tf import training
+    from wsol_tf.errors import DivergenceError
+    from wsol_tf.tuning import results as results_lib
+    from wsol_tf.tuning import tuner as tuner_lib
+
+    calls = []
+
+    def fake_run_training(config, verbose="auto"):
+        calls.append(config.train.model_dir)
+        if len(calls) <= 4:
+            raise DivergenceError("loss is nan at epoch 1")
+        os.makedirs(config.train.model_dir, exist_ok=True)
+        path = os.path.join(config.train.model_dir, "history.csv")
+        with open(path, "w") as f:
+            f.write("epoch,val_maxboxaccv2\n0,12.5\n")
+
+    monkeypatch.setattr(training, "run_training", fake_run_training)
+    base = config_lib.ExperimentConfig().replace(
+        train=config_lib.TrainConfig(epochs=1, model_dir=str(tmp_path))
+    )
+    space = {"learning_rate": space_lib.Range("log", 1e-5, 1.0)}
+    oracle = tuner_lib.build_oracle("random", "val_maxboxaccv2", 5, seed=0)
+    tuner = tuner_lib.WSOLTuner(oracle, base, space, str(tmp_path), verbose=0)
+    tuner.search()
+    trials = tuner.oracle.trials.values()
+    statuses = sorted(t.status for t in trials)
+    assert statuses == ["COMPLETED"] + ["FAILED"] * 4
+    assert len(calls) == 5  # no retry of a diverged trial
+    rows = results_lib.trial_rows(tuner)
+    best = [r for r in rows if r["status"] == "COMPLETED"]
+    assert [r["score"] for r in best] == [12.5]

@@ -30,6 +30,7 @@ import time
 import keras
 import keras_tuner
 
+from wsol_tf.errors import DivergenceError
 from wsol_tf.training.reporting import write_json
 from wsol_tf.tuning import space as space_lib
 
@@ -46,7 +47,13 @@ def objective_name(config):
 
 
 def build_oracle(kind, objective, max_trials, seed=None):
-    """A KerasTuner oracle maximising `objective`: random or bayesian."""
+    """A KerasTuner oracle maximising `objective`: random or bayesian.
+
+    Failed trials (a run that diverged, see `WSOLTuner.run_trial`) do not
+    stop the search: the protocol's learning-rate range reaches 1, where
+    several trials in a row can diverge (KerasTuner's default stops after
+    3 consecutive failures).
+    """
     objective = keras_tuner.Objective(objective, direction="max")
     if kind == "random":
         cls = keras_tuner.oracles.RandomSearchOracle
@@ -55,7 +62,12 @@ def build_oracle(kind, objective, max_trials, seed=None):
     else:
         raise ValueError(f"Expected tuner in {TUNERS}. Received: {kind!r}")
     try:
-        return cls(objective=objective, max_trials=max_trials, seed=seed)
+        return cls(
+            objective=objective,
+            max_trials=max_trials,
+            seed=seed,
+            max_consecutive_failed_trials=max_trials,
+        )
     except ImportError as e:  # bayesian needs scipy
         raise ValueError(
             f"--tuner={kind}: {e} (pip install -e .[tune] installs it)"
@@ -175,7 +187,13 @@ class WSOLTuner(keras_tuner.Tuner):
             keras.backend.clear_session()
             gc.collect()
             start = time.time()
-            run_training(run_config, verbose=self.verbose)
+            try:
+                run_training(run_config, verbose=self.verbose)
+            except DivergenceError as e:
+                # A failed trial (no retry, no score), not a failed search.
+                raise keras_tuner.errors.FailedTrialError(
+                    f"{run_dir}: {e}"
+                ) from e
             # run_training's final "test" report is of the val split here.
             report = os.path.join(run_dir, "metrics_test.json")
             if os.path.exists(report):
