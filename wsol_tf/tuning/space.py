@@ -3,8 +3,10 @@
 `SEARCH_SPACES` holds, per method, the settings searched by
 `tools/tune.py` and their ranges. Names are `ExperimentConfig` setting
 (= flag) names. Ranges follow the protocol of Choe et al. (CVPR 2020,
-"Evaluating WSOL Methods Right"): learning rate LogUniform[1e-5, 1]; ADL's
-drop rate and erasing threshold (gamma_d) Uniform over [0, 1]. Ranges the
+"Evaluating WSOL Methods Right", appendix Table 5 per its authors in
+clovaai/wsolevaluation issue #8; the table was not re-read here, offline):
+learning rate LogUniform[1e-5, 1]; ADL's drop rate and erasing threshold
+(gamma_d) Uniform over [0, 1]. Ranges the
 protocol does not give (the batch-size set, ICL's gamma_bg, lambda_ca,
 lambda_fc, margin, tau) are this package's choices (INFERRED): the
 defaults sit inside each range. Every range is checked against the
