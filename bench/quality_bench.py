@@ -107,6 +107,13 @@ def define_flags():
     flags.DEFINE_bool(
         "write_readme", False, "Only regenerate the tables from --output."
     )
+    flags.DEFINE_list(
+        "pretrain_recipe",
+        [],
+        "NAME=VALUE,... replacing fields of the --weights=synthetic "
+        "pretraining recipe (wsol_tf.training.pretrain.PretrainRecipe), e.g. "
+        "body_rate=1.0: an experiment on the stage that plays ImageNet.",
+    )
 
 
 def row_config(base, changes, seed, model_dir):
@@ -125,6 +132,30 @@ def row_config(base, changes, seed, model_dir):
     )
     parts["data"] = parts["data"].replace(seed=seed)
     return dataclasses.replace(base, **parts)
+
+
+def pretrain_recipe(entries):
+    """`PretrainRecipe` of the default with `NAME=VALUE` entries applied."""
+    from wsol_tf.training import pretrain
+
+    fields = {f.name: f for f in dataclasses.fields(pretrain.PretrainRecipe)}
+    changes = {}
+    for entry in entries:
+        name, sep, value = entry.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(
+                f"--pretrain_recipe={entry}: expected NAME=VALUE with NAME in "
+                f"{sorted(fields)}"
+            )
+        kind = type(getattr(pretrain.PretrainRecipe(), name))
+        kind = float if kind is type(None) else kind
+        try:
+            changes[name] = kind(value)
+        except ValueError:
+            raise ValueError(
+                f"--pretrain_recipe={entry}: {name} expects a {kind.__name__}"
+            ) from None
+    return dataclasses.replace(pretrain.PretrainRecipe(), **changes)
 
 
 def run_one(config):
@@ -299,6 +330,11 @@ def main(argv):
         rows = [r for r in FLAGS.rows if r in {**ROWS, **ABLATIONS}]
     changes = {**ROWS, **ABLATIONS}
     base = config_flags.config_from_flags()
+    if FLAGS.pretrain_recipe:
+        from wsol_tf.training import pretrain
+
+        # Read by ensure_synthetic_weights at call time (its cache key too).
+        pretrain.SOURCE = pretrain_recipe(FLAGS.pretrain_recipe)
     start = time.time()
     base = training.resolve_experiment(base)  # pretrains once if needed
     result = {"meta": make_tables.machine_info(), "rows": rows, "runs": []}
@@ -310,6 +346,8 @@ def main(argv):
             result["runs"] = previous["runs"]
             result["dataset"] = previous.get("dataset")
     result["base"] = base.to_dict()
+    if FLAGS.pretrain_recipe:
+        result["pretrain_recipe"] = list(FLAGS.pretrain_recipe)
     result["pretrain_seconds"] = time.time() - start
     if not result.get("dataset"):
         result["dataset"] = dataset_properties(base)
@@ -340,9 +378,7 @@ def main(argv):
 
 def _write_tables(result, output):
     body = markdown(result)
-    body += (
-        f"\n\n(Generated from `bench/results/{os.path.basename(output)}`.)"
-    )
+    body += f"\n\n(Generated from `bench/results/{os.path.basename(output)}`.)"
     print(body)
     make_tables.write_text(output[: -len(".json")] + ".md", body)
     for target in (make_tables.README, make_tables.TOP_README):

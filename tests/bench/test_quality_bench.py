@@ -57,3 +57,16 @@ def test_summary_pairs_runs_by_seed():
     result["meta"] = {}
     text = quality_bench.markdown(result)
     assert "| ICL (triplet) |" in text and "+4.5 ± 2.1" in text
+
+
+def test_pretrain_recipe_entries_replace_fields_with_their_types():
+    from wsol_tf.training import pretrain
+
+    recipe = quality_bench.pretrain_recipe(["body_rate=1.0", "steps=500"])
+    assert recipe.body_rate == 1.0 and recipe.steps == 500
+    assert isinstance(recipe.steps, int)
+    assert recipe.num_classes == pretrain.PretrainRecipe().num_classes
+    with pytest.raises(ValueError, match="--pretrain_recipe=colour=1"):
+        quality_bench.pretrain_recipe(["colour=1"])
+    with pytest.raises(ValueError, match="steps expects a int"):
+        quality_bench.pretrain_recipe(["steps=many"])

@@ -135,3 +135,38 @@ def test_resolve_experiment_swaps_synthetic_for_the_cached_file(
     # Idempotent: a resolved config is not pretrained again.
     assert resolve_experiment(resolved).model.weights == resolved.model.weights
     assert len(calls) == 1
+
+
+def test_source_body_rate_reaches_the_source_set_and_the_key(configs):
+    """recipe.body_rate is the source's synthetic_body_rate; unset, the
+    key is the one computed before the field existed (sha1 of the key
+    without it), so caches of the default recipe stay valid."""
+    import dataclasses
+    import hashlib
+
+    model_config, data = configs
+    source = pretrain._source_data_config(
+        data, dataclasses.replace(TINY, body_rate=1.0)
+    )
+    assert source.synthetic_body_rate == 1.0
+    assert pretrain._source_data_config(data, TINY).synthetic_body_rate is None
+    assert pretrain.weights_path(
+        model_config, data, dataclasses.replace(TINY, body_rate=1.0)
+    ) != pretrain.weights_path(model_config, data, TINY)
+    old_recipe = dataclasses.asdict(TINY)
+    del old_recipe["body_rate"]
+    key = {
+        "format": pretrain.FORMAT,
+        "architecture": "resnet50",
+        "width_multiplier": 0.125,
+        "large_feature_map": False,
+        "image_size": 32,
+        "resize_size": 36,
+        "normalization": pretrain.NORMALIZATION,
+        "synthetic_image_size": 64,
+        "recipe": old_recipe,
+    }
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    assert pretrain.weights_path(model_config, data, TINY).endswith(
+        f"_{digest[:10]}.weights.h5"
+    )

@@ -64,6 +64,9 @@ class PretrainRecipe:
     steps: int = 1000
     batch_size: int = 16
     learning_rate: float = 2e-3
+    # The source's plumage rate (`synthetic_body_rate`); None: the
+    # generator's default, the target's (the body helps, the head decides).
+    body_rate: float = None
 
 
 SOURCE = PretrainRecipe()
@@ -79,6 +82,7 @@ def _source_data_config(data_config, recipe):
         synthetic_num_classes=recipe.num_classes,
         synthetic_class_offset=recipe.class_offset,
         synthetic_head_scale=recipe.head_scale,
+        synthetic_body_rate=recipe.body_rate,
         synthetic_train_per_class=recipe.train_per_class,
         synthetic_val_per_class=8,
         synthetic_test_per_class=1,
@@ -89,8 +93,9 @@ def _source_data_config(data_config, recipe):
     )
 
 
-def weights_path(model_config, data_config, recipe=SOURCE):
+def weights_path(model_config, data_config, recipe=None):
     """The cache path of the synthetic weights for these settings."""
+    recipe = recipe or SOURCE
     key = {
         "format": FORMAT,
         "architecture": model_config.architecture,
@@ -100,11 +105,14 @@ def weights_path(model_config, data_config, recipe=SOURCE):
         "resize_size": data_config.resize_size,
         "normalization": NORMALIZATION,
         "synthetic_image_size": data_config.synthetic_image_size,
-        "recipe": dataclasses.asdict(recipe),
+        # Unset (None) fields left out: adding one keeps old keys valid.
+        "recipe": {
+            k: v for k, v in dataclasses.asdict(recipe).items() if v is not None
+        },
     }
-    digest = hashlib.sha1(
-        json.dumps(key, sort_keys=True).encode()
-    ).hexdigest()[:10]
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[
+        :10
+    ]
     name = (
         f"{model_config.architecture}_w{model_config.width_multiplier:g}_"
         f"{data_config.image_size}px_{digest}.weights.h5"
@@ -114,7 +122,7 @@ def weights_path(model_config, data_config, recipe=SOURCE):
 
 
 def ensure_synthetic_weights(
-    model_config, data_config, precision="auto", recipe=SOURCE, verbose=True
+    model_config, data_config, precision="auto", recipe=None, verbose=True
 ):
     """Returns the path of the synthetic weights, training them once.
 
@@ -125,12 +133,14 @@ def ensure_synthetic_weights(
         data_config: the target's `DataConfig` (image size, crop,
             normalisation and cache directory).
         precision: dtype policy of the pretraining (`TrainConfig.precision`).
-        recipe: `PretrainRecipe`.
+        recipe: `PretrainRecipe`; None: the module's `SOURCE` at call
+            time (a bench may replace it, e.g. `--pretrain_recipe`).
         verbose: print one line before and after training.
 
     Returns:
         str, a wsol_tf weights file.
     """
+    recipe = recipe or SOURCE
     path = weights_path(model_config, data_config, recipe)
     if os.path.isfile(path):
         return path
@@ -164,9 +174,9 @@ def ensure_synthetic_weights(
         model.fit(train.repeat(), steps_per_epoch=recipe.steps, verbose=0)
         val = build_dataset(source, source.val_split, training=False)
         # The model's own accuracy metric (test_step), in %.
-        accuracy = 100.0 * model.evaluate(val, verbose=0, return_dict=True)[
-            "accuracy"
-        ]
+        accuracy = (
+            100.0 * model.evaluate(val, verbose=0, return_dict=True)["accuracy"]
+        )
         layers = {
             layer.name: layer.get_weights()
             for layer in model.network.layers
@@ -193,4 +203,3 @@ def ensure_synthetic_weights(
             flush=True,
         )
     return path
-
