@@ -37,6 +37,16 @@ DEFAULT_ROWS = {
 }
 # Run-specific settings: not part of the regime compared.
 RUN_SETTINGS = {"model_dir", "seed", "eval_every_epochs", "export", "visualize"}
+# Filled in by resolve_experiment (the quality bench records them resolved,
+# a search's base unresolved: "synthetic", "auto", "", None).
+RESOLVED_SETTINGS = {
+    "data_root",
+    "metadata_root",
+    "mask_metadata_root",
+    "normalization",
+    "num_classes",
+    "weights",
+}
 
 
 def define_flags():
@@ -87,13 +97,44 @@ def regime_differences(search_base, quality_base):
     return sorted(
         k
         for k in set(a) | set(b)
-        if k not in RUN_SETTINGS and a.get(k) != b.get(k)
+        if k not in RUN_SETTINGS | RESOLVED_SETTINGS and a.get(k) != b.get(k)
     )
+
+
+def _typed(trial, space):
+    """KerasTuner stores a bool choice as 0 / 1: back to bool."""
+    values = dict(trial["values"])
+    for name, spec in space.items():
+        choices = spec.get("values") or []
+        if (
+            choices
+            and isinstance(choices[0], bool)
+            and values[name] is not None
+        ):
+            values[name] = bool(values[name])
+    return {**trial, "values": values}
+
+
+def _resolved(base, name, value):
+    """A None (per-architecture) default as the run used it."""
+    if value is not None:
+        return value
+    from wsol_tf.config import ExperimentConfig
+
+    config = ExperimentConfig.from_dict(base)
+    for section in ("data", "model", "loss", "train", "eval"):
+        part = getattr(config, section)
+        if hasattr(part, f"resolved_{name}"):
+            return getattr(part, f"resolved_{name}")()
+    raise ValueError(f"{name}: no default value and no resolved_{name}()")
 
 
 def collect(search_dir, quality_path, search_command=None):
     search = _read(os.path.join(search_dir, "search.json"))
-    trials = _read(os.path.join(search_dir, "trials.json"))
+    trials = [
+        _typed(t, search["space"])
+        for t in _read(os.path.join(search_dir, "trials.json"))
+    ]
     best_test = _read(os.path.join(search_dir, "best_test.json"))
     quality = _read(quality_path)
     base = search["base_config"]
@@ -107,6 +148,7 @@ def collect(search_dir, quality_path, search_command=None):
     completed = [t for t in trials if t["status"] == "COMPLETED"]
     best = max(completed, key=lambda t: (t["score"], -int(t["trial_id"])))
     names = list(search["space"])
+    flat = {n: _resolved(base, n, flat[n]) for n in names}
     settings = [
         {
             "name": n,
