@@ -107,6 +107,18 @@ def define_flags():
     flags.DEFINE_bool(
         "write_readme", False, "Only regenerate the tables from --output."
     )
+    flags.DEFINE_string(
+        "section",
+        "quality",
+        "The README section (<!-- BEGIN name -->) the tables replace; an "
+        "experiment writes its own, e.g. quality_source_plumage.",
+    )
+    flags.DEFINE_list(
+        "compare",
+        [],
+        "Only render: one table of every run of these result JSONs (their "
+        "pretraining recipe and epochs beside each run) into --section.",
+    )
     flags.DEFINE_list(
         "pretrain_recipe",
         [],
@@ -321,7 +333,19 @@ def main(argv):
     if FLAGS.write_readme:
         with open(output) as f:
             result = json.load(f)
-        _write_tables(result, output)
+        _write_tables(result, output, FLAGS.section)
+        return
+    if FLAGS.compare:
+        results = []
+        for path in FLAGS.compare:
+            with open(path) as f:
+                results.append((path, json.load(f)))
+        body = compare_markdown(results)
+        print(body)
+        with open(make_tables.README) as f:
+            text = f.read()
+        text = make_tables.replace_section(text, FLAGS.section, body)
+        make_tables.write_text(make_tables.README, text)
         return
     from wsol_tf import training
 
@@ -373,19 +397,45 @@ def main(argv):
     make_tables.finish_meta(result["meta"])
     result["summary"] = summarize(result)
     make_tables.write_json(output, result)
-    _write_tables(result, output)
+    _write_tables(result, output, FLAGS.section)
 
 
-def _write_tables(result, output):
+def compare_markdown(results):
+    """One row per run of several results (`(path, result)` pairs)."""
+    labels = {k: v[0] for k, v in {**ROWS, **ABLATIONS}.items()}
+    header = ["result", "source recipe", "epochs", "row", "seed"]
+    header += [name for _, name in METRICS]
+    rows = []
+    for path, result in results:
+        recipe = ", ".join(result.get("pretrain_recipe") or []) or "default"
+        epochs = result["base"]["train"]["epochs"]
+        for run in sorted(result["runs"], key=lambda r: (r["seed"],)):
+            cells = [os.path.basename(path), recipe, epochs]
+            cells += [labels[run["row"]], run["seed"]]
+            cells += [
+                "n/a" if run.get(k) is None else f"{run[k]:.1f}"
+                for k, _ in METRICS
+            ]
+            rows.append(cells)
+    return make_tables.md_table(header, rows)
+
+
+def _write_tables(result, output, section="quality"):
     body = markdown(result)
+    if result.get("pretrain_recipe"):
+        body += (
+            "\n\nPretraining recipe changed: "
+            + ", ".join(result["pretrain_recipe"])
+            + " (`--pretrain_recipe`)."
+        )
     body += f"\n\n(Generated from `bench/results/{os.path.basename(output)}`.)"
     print(body)
     make_tables.write_text(output[: -len(".json")] + ".md", body)
     for target in (make_tables.README, make_tables.TOP_README):
         with open(target) as f:
             text = f.read()
-        if "<!-- BEGIN quality -->" in text:
-            text = make_tables.replace_section(text, "quality", body)
+        if f"<!-- BEGIN {section} -->" in text:
+            text = make_tables.replace_section(text, section, body)
             make_tables.write_text(target, text)
 
 

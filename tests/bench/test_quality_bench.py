@@ -70,3 +70,29 @@ def test_pretrain_recipe_entries_replace_fields_with_their_types():
         quality_bench.pretrain_recipe(["colour=1"])
     with pytest.raises(ValueError, match="steps expects a int"):
         quality_bench.pretrain_recipe(["steps=many"])
+
+
+def test_compare_markdown_lists_every_run_with_its_recipe():
+    base = {"train": {"epochs": 20}}
+    runs = [
+        {"row": "icl_triplet", "seed": 1, "maxboxaccv2": 40.06},
+        {"row": "cam", "seed": 0, "maxboxaccv2": 30.2},
+    ]
+    text = quality_bench.compare_markdown(
+        [
+            (
+                "a/x.json",
+                {
+                    "base": base,
+                    "runs": runs,
+                    "pretrain_recipe": ["body_rate=1.0"],
+                },
+            ),
+            ("y.json", {"base": base, "runs": runs[1:]}),
+        ]
+    )
+    lines = text.splitlines()
+    assert len(lines) == 2 + 3
+    assert lines[2].startswith("| x.json | body_rate=1.0 | 20 | CAM | 0 |")
+    assert "| ICL (triplet) | 1 |" in lines[3] and "| 40.1 |" in lines[3]
+    assert lines[4].startswith("| y.json | default | 20 | CAM | 0 |")
