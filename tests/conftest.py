@@ -49,9 +49,15 @@ LOADER = textwrap.dedent(
     images = np.load(sys.argv[2])
     out = loaded.serve(tf.constant(images))
     low = loaded.localize(tf.constant(images), tf.constant(0.1, tf.float32))
+    given = loaded.localize_class(
+        tf.constant(images), tf.range(len(images), dtype=tf.int32) % 2,
+        tf.constant(0.1, tf.float32))
     assert not any(m.startswith("wsol_tf") for m in sys.modules)
     sig = loaded.signatures["serving_default"].structured_input_signature
     np.savez(sys.argv[3], low_boxes=low["boxes"].numpy(), sig=str(sig),
+             given_cams=given["cams"].numpy(),
+             given_boxes=given["boxes"].numpy(),
+             given_class_ids=given["class_ids"].numpy(),
              **{k: v.numpy() for k, v in out.items()})
     """
 )

@@ -134,6 +134,16 @@ def test_export_loads_without_wsol_tf_and_matches(
             out["cams"][i], 0.1
         )
     assert "float32" in str(out["sig"]) and "32, 32, 3" in str(out["sig"])
+    # localize_class: the CAMs of the given classes (image i: class i % 2),
+    # the metrics' CAMs; class_ids stays the top-1 prediction.
+    given = np.arange(len(images)) % 2
+    _, class_cams = model.compute_cams(images, given)
+    np.testing.assert_array_equal(out["given_class_ids"], logits.argmax(-1))
+    for i, cam in enumerate(np.asarray(class_cams, np.float32)):
+        want = cv2.resize(cam, (32, 32), interpolation=cv2.INTER_CUBIC)
+        want = (want - want.min()) / (want - want.min()).max()
+        np.testing.assert_allclose(out["given_cams"][i], want, atol=1e-4)
+        assert list(out["given_boxes"][i]) == _cv2_largest_box(want, 0.1)
 
 
 def test_export_rejects_bad_arguments(tmp_path):
@@ -233,30 +243,46 @@ def test_serve_images_matches_the_eval_pipeline_on_jpeg_files(
     pipeline = [b["images"].numpy() for b in build_dataset(cfg, "s", False)]
     model = build_model(
         ModelConfig(
-            architecture="vgg16", method="cam", num_classes=2,
+            architecture="vgg16",
+            method="cam",
+            num_classes=2,
             width_multiplier=0.125,
         ),
         image_size=size,
     )
     export_dir = tmp_path / "export"
     saved_model.export_saved_model(
-        model, str(export_dir), size, threshold=0.3,
+        model,
+        str(export_dir),
+        size,
+        threshold=0.3,
         normalization=normalization,
     )
     # Calls: image 1 alone, images 0 and 2 (same size) together, image 3.
     calls = [[1], [0, 2], [3]]
     np.savez(
         tmp_path / "batches.npz",
-        **{f"b{k}": np.concatenate([pipeline[i] for i in c])
-           for k, c in enumerate(calls)},
+        **{
+            f"b{k}": np.concatenate([pipeline[i] for i in c])
+            for k, c in enumerate(calls)
+        },
     )
     names = ",".join("+".join(str(data / ids[i]) for i in c) for c in calls)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("PYTHONPATH", None)
     subprocess.run(
-        [sys.executable, "-c", SERVE_IMAGES, str(export_dir),
-         str(tmp_path / "batches.npz"), names, str(tmp_path / "out.npz")],
-        check=True, env=env, cwd=str(tmp_path),
+        [
+            sys.executable,
+            "-c",
+            SERVE_IMAGES,
+            str(export_dir),
+            str(tmp_path / "batches.npz"),
+            names,
+            str(tmp_path / "out.npz"),
+        ],
+        check=True,
+        env=env,
+        cwd=str(tmp_path),
     )
     out = np.load(tmp_path / "out.npz")
     for k in range(len(calls)):

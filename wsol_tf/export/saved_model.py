@@ -10,6 +10,8 @@ out = loaded.serve(images)  # float32 [B, S, S, 3], normalised like training
 out["logits"], out["class_ids"], out["scores"], out["cams"], out["boxes"]
 out["valid"]  # False (class_ids -1) for an image with NaN / inf values
 out = loaded.localize(images, tf.constant(0.3))  # another CAM threshold
+out = loaded.localize_class(images, labels, tf.constant(0.3))  # CAMs of the
+                                # given int32 classes (the metrics' CAMs)
 out = loaded.serve_images(rgb)  # uint8 [B, H, W, 3], any H, W: resized and
                                 # normalised in the graph as in evaluation
 ```
@@ -135,8 +137,12 @@ def largest_component_boxes(scoremaps, threshold):
     return tf.where(empty[:, None], tf.zeros_like(boxes), boxes)
 
 
-def localize(model, images, threshold, image_size):
+def localize(model, images, threshold, image_size, cam_class_ids=None):
     """Serving outputs for a batch: logits, top-1, its CAM and box.
+
+    With `cam_class_ids` (int32 [B]) the CAM and box are those of the given
+    classes (e.g. the ground truth, as MaxBoxAccV2 / PxAP use); "class_ids"
+    and "scores" stay the top-1 prediction.
 
     Returns:
         dict with "logits" float32 [B, C], "class_ids" int32 [B] (top-1),
@@ -148,7 +154,7 @@ def localize(model, images, threshold, image_size):
         meaningless and say so: class id -1, score 0, a zero CAM and box.
     """
     images = tf.convert_to_tensor(images)
-    logits, cams = model.compute_cams(images)
+    logits, cams = model.compute_cams(images, cam_class_ids)
     logits = tf.cast(logits, tf.float32)
     valid = tf.logical_and(
         tf.reduce_all(tf.math.is_finite(images), axis=[1, 2, 3]),
@@ -198,6 +204,9 @@ def export_saved_model(
     - `serve(images)`: `localize` at the fixed `threshold`;
     - `localize(images, threshold)`: the same with a float32 scalar
       threshold;
+    - `localize_class(images, class_ids, threshold)`: the CAMs and boxes
+      of the given int32 [B] classes (the ground truth for the protocol's
+      metrics: the CAMs `evaluate_model` scores);
     - with `normalization`: `serve_images(images)`, uint8 RGB
       [None, None, None, 3] images of any size (one size per call), resized
       and normalised in the graph exactly as the evaluation pipeline
@@ -248,6 +257,17 @@ def export_saved_model(
         lambda images, t: localize(model, images, t, image_size),
         input_signature=[spec, tf.TensorSpec([], tf.float32)],
     )
+    archive.add_endpoint(
+        "localize_class",
+        lambda images, class_ids, t: localize(
+            model, images, t, image_size, cam_class_ids=class_ids
+        ),
+        input_signature=[
+            spec,
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([], tf.float32),
+        ],
+    )
     if normalization is not None:
         archive.add_endpoint(
             "serve_images",
@@ -257,9 +277,7 @@ def export_saved_model(
                 threshold,
                 image_size,
             ),
-            input_signature=[
-                tf.TensorSpec([None, None, None, 3], tf.uint8)
-            ],
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
         )
     with atomic_path(path) as tmp:
         archive.write_out(tmp, verbose=False)
