@@ -199,6 +199,14 @@ SERVE_IMAGES = textwrap.dedent(
         for key in ("logits", "class_ids", "cams", "boxes", "valid"):
             results[f"{key}_raw_{k}"] = raw[key].numpy()
             results[f"{key}_ref_{k}"] = ref[key].numpy()
+        # The given classes' CAMs (the metrics'), from files and batches.
+        given = tf.constant(np.arange(len(paths)) % 2, tf.int32)
+        t = tf.constant(0.3, tf.float32)
+        raw = loaded.localize_class_images(tf.constant(rgb), given, t)
+        ref = loaded.localize_class(tf.constant(batches[f"b{k}"]), given, t)
+        for key in ("cams", "boxes"):
+            results[f"given_{key}_raw_{k}"] = raw[key].numpy()
+            results[f"given_{key}_ref_{k}"] = ref[key].numpy()
     assert not any(m.startswith("wsol_tf") for m in sys.modules)
     np.savez(sys.argv[4], **results)
     """
@@ -297,6 +305,12 @@ def test_serve_images_matches_the_eval_pipeline_on_jpeg_files(
                 out[f"{key}_raw_{k}"], out[f"{key}_ref_{k}"]
             )
         assert out[f"valid_raw_{k}"].all()
+        np.testing.assert_allclose(
+            out[f"given_cams_raw_{k}"], out[f"given_cams_ref_{k}"], atol=1e-5
+        )
+        np.testing.assert_array_equal(
+            out[f"given_boxes_raw_{k}"], out[f"given_boxes_ref_{k}"]
+        )
     # The pipeline's input itself, rebuilt from the decoded file.
     from PIL import Image
 

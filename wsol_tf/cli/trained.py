@@ -84,7 +84,8 @@ def load_trained(model_path, checkpoint="last", flag_values=None):
             to a `.keras` file, every data / eval flag value is used.
 
     Returns:
-        `(model, config, keras_path)`.
+        `(model, config, keras_path)`; the model computes in float32 (a
+        checkpoint trained under a mixed policy is copied to float32).
 
     Raises:
         FileNotFoundError: naming the missing path.
@@ -126,6 +127,10 @@ def load_trained(model_path, checkpoint="last", flag_values=None):
     )
     model = _load_keras(keras_path, hint)
     check_finite_weights(model, f"to use {keras_path}")
+    # Evaluation, export and visualization run in float32, as the
+    # training run's final report did (`WSOLModel.as_float32`).
+    if hasattr(model, "as_float32"):
+        model = model.as_float32()
     return model, config, keras_path
 
 

@@ -14,6 +14,7 @@ out = loaded.localize_class(images, labels, tf.constant(0.3))  # CAMs of the
                                 # given int32 classes (the metrics' CAMs)
 out = loaded.serve_images(rgb)  # uint8 [B, H, W, 3], any H, W: resized and
                                 # normalised in the graph as in evaluation
+out = loaded.localize_class_images(rgb, labels, tf.constant(0.3))
 ```
 """
 
@@ -210,7 +211,9 @@ def export_saved_model(
     - with `normalization`: `serve_images(images)`, uint8 RGB
       [None, None, None, 3] images of any size (one size per call), resized
       and normalised in the graph exactly as the evaluation pipeline
-      (`preprocess_images`), then `serve`.
+      (`preprocess_images`), then `serve`; and
+      `localize_class_images(images, class_ids, threshold)`, the same
+      images with `localize_class`: the metrics' CAMs from image files.
     `images` of `serve` / `localize` is float32 [None, image_size,
     image_size, 3], normalised as in training. The signature is float32
     under every dtype policy (the model casts internally under mixed
@@ -269,6 +272,21 @@ def export_saved_model(
         ],
     )
     if normalization is not None:
+        archive.add_endpoint(
+            "localize_class_images",
+            lambda images, class_ids, t: localize(
+                model,
+                preprocess_images(images, image_size, normalization),
+                t,
+                image_size,
+                cam_class_ids=class_ids,
+            ),
+            input_signature=[
+                tf.TensorSpec([None, None, None, 3], tf.uint8),
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([], tf.float32),
+            ],
+        )
         archive.add_endpoint(
             "serve_images",
             lambda images: localize(

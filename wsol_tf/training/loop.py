@@ -336,12 +336,19 @@ def _last_val_thresholds(model, config):
 def finish(model, config, write_outputs=True):
     """Test-split metrics (printed, JSON), visualizations and the export.
 
+    All three use the model in float32 (`WSOLModel.as_float32`), whatever
+    the training precision, so the SavedModel serves the evaluated CAMs.
+
     The CAM threshold of the drawn and served boxes is the one of
     MaxBoxAcc@50 on the val split (train-fullsup), never chosen on test:
     the one `LocalizationMetricsCallback` computed on the final weights
     when it ran at the last epoch, else from one evaluation of val.
     """
     data, model_dir = config.data, config.train.model_dir
+    # Float32 inference: the metrics' CAMs are the SavedModel's. The
+    # callback's val thresholds are reused only when they are of these
+    # CAMs (a float32 run); else val is evaluated once more, in float32.
+    trained, model = model, model.as_float32()
     test_ds = build_dataset(data, data.test_split, training=False)
     details = evaluate_model(model, test_ds, config.eval, return_details=True)
     metrics = details.metrics
@@ -351,7 +358,9 @@ def finish(model, config, write_outputs=True):
     }
     train = config.train
     if write_outputs and (train.visualize or train.export):
-        thresholds = _last_val_thresholds(model, config)
+        thresholds = (
+            _last_val_thresholds(trained, config) if model is trained else None
+        )
         if thresholds is None:  # no val evaluation of the final weights
             val_ds = build_dataset(data, data.val_split, training=False)
             curve = visualization.split_box_curve(model, val_ds, config.eval)

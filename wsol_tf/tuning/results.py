@@ -157,7 +157,7 @@ def test_best_trial(tuner, trial, path):
         run_dir = execution_dir(config.train.model_dir, index)
         model = keras.saving.load_model(
             os.path.join(run_dir, "checkpoints", "last.keras"), safe_mode=True
-        )
+        ).as_float32()  # as run_training's final test report
         metrics = evaluate_model(model, dataset, config.eval)
         metrics = {k: float(v) for k, v in metrics.items()}
         executions.append({"dir": run_dir, "metrics": metrics})
