@@ -8,6 +8,7 @@ import keras
 
 from wsol_tf import distribute
 from wsol_tf import visualization
+from wsol_tf.callbacks import HistoryCSVLogger
 from wsol_tf.callbacks import LocalizationMetricsCallback
 from wsol_tf.callbacks import StopOnNonFinite
 from wsol_tf.data import build_dataset
@@ -125,7 +126,7 @@ def _callbacks(model_dir, config, chief, task, val_ds, resuming, verbose):
             )
     if chief:
         cbs.append(
-            keras.callbacks.CSVLogger(
+            HistoryCSVLogger(
                 os.path.join(model_dir, "history.csv"), append=resuming
             )
         )
