@@ -178,7 +178,8 @@ def run_one(config):
     start = time.time()
     model, history, metrics = training.run_training(config, verbose=0)
     result = dict(metrics)
-    result.update(part_share(model, config.data))
+    # In float32, as the test metrics (run_training's final report).
+    result.update(part_share(model.as_float32(), config.data))
     val = history.history.get("val_maxboxaccv2")
     result["val_maxboxaccv2"] = float(val[-1]) if val else None
     for key in ("ca_loss", "valid_fraction", "fc_loss"):
