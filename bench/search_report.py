@@ -62,6 +62,11 @@ def define_flags():
     flags.DEFINE_string(
         "search_command", None, "The tools/tune.py command line (reported)."
     )
+    flags.DEFINE_string(
+        "section",
+        None,
+        "bench/README section to replace (default search_<method>).",
+    )
     flags.DEFINE_bool(
         "write_readme", False, "Only regenerate the section from --output."
     )
@@ -328,10 +333,10 @@ def markdown(result):
     return "\n".join(lines)
 
 
-def write(result, output):
+def write(result, output, section=None):
     make_tables.write_json(output, result)
     text = markdown(result)
-    kind = f"search_{result['method']}"
+    kind = section or f"search_{result['method']}"
     readme = os.path.join(os.path.dirname(__file__), "README.md")
     with open(readme) as f:
         old = f.read()
@@ -352,14 +357,14 @@ def main(argv):
     if FLAGS.write_readme:
         result = _read(FLAGS.output)
         make_tables.finish_meta(result["meta"])
-        write(result, FLAGS.output)
+        write(result, FLAGS.output, FLAGS.section)
         return
     result = collect(FLAGS.search_dir, FLAGS.quality, FLAGS.search_command)
     make_tables.finish_meta(result["meta"])
     output = FLAGS.output or make_tables.result_path(
         f"search_{result['method']}", "json"
     )
-    write(result, output)
+    write(result, output, FLAGS.section)
 
 
 if __name__ == "__main__":
