@@ -389,6 +389,20 @@ def replace_section(text, kind, body):
     return text.rstrip() + "\n\n" + block + "\n"
 
 
+def write_section(path, kind, body, append=True):
+    """Replaces section `kind` of the markdown file `path` with `body`.
+
+    A file without the section's markers gets it appended, or, with
+    `append=False`, is left as it is. Returns whether the file was written.
+    """
+    with open(path) as f:
+        text = f.read()
+    if not append and f"<!-- BEGIN {kind} -->" not in text:
+        return False
+    write_text(path, replace_section(text, kind, body))
+    return True
+
+
 def update_readme(kinds=KINDS + ("train_cost_rerun",)):
     """Writes the newest result of each kind into the README sections.
 

@@ -343,10 +343,7 @@ def main(argv):
                 results.append((path, json.load(f)))
         body = compare_markdown(results)
         print(body)
-        with open(make_tables.README) as f:
-            text = f.read()
-        text = make_tables.replace_section(text, FLAGS.section, body)
-        make_tables.write_text(make_tables.README, text)
+        make_tables.write_section(make_tables.README, FLAGS.section, body)
         return
     from wsol_tf import training
 
@@ -433,11 +430,7 @@ def _write_tables(result, output, section="quality"):
     print(body)
     make_tables.write_text(output[: -len(".json")] + ".md", body)
     for target in (make_tables.README, make_tables.TOP_README):
-        with open(target) as f:
-            text = f.read()
-        if f"<!-- BEGIN {section} -->" in text:
-            text = make_tables.replace_section(text, section, body)
-            make_tables.write_text(target, text)
+        make_tables.write_section(target, section, body, append=False)
 
 
 if __name__ == "__main__":

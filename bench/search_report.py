@@ -336,14 +336,11 @@ def markdown(result):
 def write(result, output, section=None):
     make_tables.write_json(output, result)
     text = markdown(result)
-    kind = section or f"search_{result['method']}"
-    readme = os.path.join(os.path.dirname(__file__), "README.md")
-    with open(readme) as f:
-        old = f.read()
-    new = make_tables.replace_section(
-        old, kind, text + f"\n\n(Generated from `{_rel(output)}`.)"
+    make_tables.write_section(
+        make_tables.README,
+        section or f"search_{result['method']}",
+        text + f"\n\n(Generated from `{_rel(output)}`.)",
     )
-    make_tables.write_text(readme, new)
     print(text)
 
 

@@ -381,12 +381,9 @@ def write_readme(paths):
             f"(Generated from `bench/results/{os.path.basename(path)}`.)",
             "",
         ]
-    with open(make_tables.README) as f:
-        text = f.read()
-    text = make_tables.replace_section(
-        text, "synthetic_probe", "\n".join(lines)
+    make_tables.write_section(
+        make_tables.README, "synthetic_probe", "\n".join(lines)
     )
-    make_tables.write_text(make_tables.README, text)
 
 
 def _write(path, results):
