@@ -186,11 +186,9 @@ class WSOLModel(keras.Model):
         previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy("float32")
         try:
-            clone = self.__class__.from_config(config)
+            return self._copy(config)
         finally:
             keras.mixed_precision.set_global_policy(previous)
-        clone.network.set_weights(self.network.get_weights())
-        return clone
 
     def with_image_size(self, image_size):
         """A copy of this model for another input side, same weights.
@@ -198,7 +196,10 @@ class WSOLModel(keras.Model):
         The input size is static (InceptionV3 needs it); use this to run
         a model trained at `image_size` on another evaluation size.
         """
-        config = dict(self.get_config(), image_size=int(image_size))
+        return self._copy(dict(self.get_config(), image_size=int(image_size)))
+
+    def _copy(self, config):
+        """A model built from `config` holding this model's weights."""
         clone = self.__class__.from_config(config)
         clone.network.set_weights(self.network.get_weights())
         return clone

@@ -110,9 +110,8 @@ def weights_path(model_config, data_config, recipe=None):
             k: v for k, v in dataclasses.asdict(recipe).items() if v is not None
         },
     }
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[
-        :10
-    ]
+    text = json.dumps(key, sort_keys=True)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     name = (
         f"{model_config.architecture}_w{model_config.width_multiplier:g}_"
         f"{data_config.image_size}px_{digest}.weights.h5"
