@@ -429,8 +429,24 @@ def _write_tables(result, output, section="quality"):
     body += f"\n\n(Generated from `bench/results/{os.path.basename(output)}`.)"
     print(body)
     make_tables.write_text(output[: -len(".json")] + ".md", body)
+    if not in_results_dir(output):
+        # The tables cite bench/results/<name>: an experiment written
+        # elsewhere must not replace the committed tables.
+        print(
+            f"README tables not rewritten: {output} is not in "
+            f"{make_tables.RESULTS_DIR} (copy it there and rerun with "
+            "--write_readme)."
+        )
+        return
     for target in (make_tables.README, make_tables.TOP_README):
         make_tables.write_section(target, section, body, append=False)
+
+
+def in_results_dir(path):
+    """Whether `path` lies directly in bench/results/ (what tables cite)."""
+    return os.path.dirname(os.path.abspath(path)) == os.path.abspath(
+        make_tables.RESULTS_DIR
+    )
 
 
 if __name__ == "__main__":

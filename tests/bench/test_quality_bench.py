@@ -96,3 +96,41 @@ def test_compare_markdown_lists_every_run_with_its_recipe():
     assert lines[2].startswith("| x.json | body_rate=1.0 | 20 | CAM | 0 |")
     assert "| ICL (triplet) | 1 |" in lines[3] and "| 40.1 |" in lines[3]
     assert lines[4].startswith("| y.json | default | 20 | CAM | 0 |")
+
+
+def _result():
+    return {
+        "meta": {},
+        "base": {"train": {"epochs": 20}},
+        "rows": ["cam"],
+        "runs": [{"row": "cam", "seed": 0, "maxboxaccv2": 30.2}],
+    }
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_tables_replace_readme_sections_only_for_results_in_bench_results(
+    tmp_path, monkeypatch, inside
+):
+    from bench import make_tables
+
+    results = tmp_path / "results"
+    results.mkdir()
+    readmes = [tmp_path / "bench_README.md", tmp_path / "README.md"]
+    old = "x\n<!-- BEGIN quality -->\nold table\n<!-- END quality -->\ny\n"
+    for readme in readmes:
+        readme.write_text(old)
+    monkeypatch.setattr(make_tables, "RESULTS_DIR", str(results))
+    monkeypatch.setattr(make_tables, "README", str(readmes[0]))
+    monkeypatch.setattr(make_tables, "TOP_README", str(readmes[1]))
+    monkeypatch.setattr(quality_bench, "markdown", lambda result: "new table")
+    output = (results if inside else tmp_path) / "q.json"
+
+    quality_bench._write_tables(_result(), str(output))
+
+    # The .md beside the JSON is always written; the READMEs only when the
+    # JSON is where their "Generated from bench/results/..." line points.
+    assert (output.parent / "q.md").read_text().startswith("new table")
+    for readme in readmes:
+        text = readme.read_text()
+        assert ("new table" in text) == inside
+        assert ("old table" in text) == (not inside)
