@@ -401,14 +401,19 @@ def main(argv):
 def compare_markdown(results):
     """One row per run of several results (`(path, result)` pairs)."""
     labels = {k: v[0] for k, v in {**ROWS, **ABLATIONS}.items()}
-    header = ["result", "source recipe", "epochs", "row", "seed"]
+    header = ["result", "source recipe", "lr", "epochs", "row", "seed"]
     header += [name for _, name in METRICS]
     rows = []
     for path, result in results:
         recipe = ", ".join(result.get("pretrain_recipe") or []) or "default"
-        epochs = result["base"]["train"]["epochs"]
-        for run in sorted(result["runs"], key=lambda r: (r["seed"],)):
-            cells = [os.path.basename(path), recipe, epochs]
+        train = result["base"]["train"]
+        lr, epochs = train.get("learning_rate", "n/a"), train["epochs"]
+        order = list(labels)
+        runs = sorted(
+            result["runs"], key=lambda r: (r["seed"], order.index(r["row"]))
+        )
+        for run in runs:
+            cells = [os.path.basename(path), recipe, lr, epochs]
             cells += [labels[run["row"]], run["seed"]]
             cells += [
                 "n/a" if run.get(k) is None else f"{run[k]:.1f}"

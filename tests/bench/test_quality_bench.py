@@ -73,7 +73,7 @@ def test_pretrain_recipe_entries_replace_fields_with_their_types():
 
 
 def test_compare_markdown_lists_every_run_with_its_recipe():
-    base = {"train": {"epochs": 20}}
+    base = {"train": {"epochs": 20, "learning_rate": 0.001}}
     runs = [
         {"row": "icl_triplet", "seed": 1, "maxboxaccv2": 40.06},
         {"row": "cam", "seed": 0, "maxboxaccv2": 30.2},
@@ -88,14 +88,16 @@ def test_compare_markdown_lists_every_run_with_its_recipe():
                     "pretrain_recipe": ["body_rate=1.0"],
                 },
             ),
-            ("y.json", {"base": base, "runs": runs[1:]}),
+            ("y.json", {"base": {"train": {"epochs": 40}}, "runs": runs[1:]}),
         ]
     )
     lines = text.splitlines()
     assert len(lines) == 2 + 3
-    assert lines[2].startswith("| x.json | body_rate=1.0 | 20 | CAM | 0 |")
+    assert lines[2].startswith(
+        "| x.json | body_rate=1.0 | 0.001 | 20 | CAM | 0 |"
+    )
     assert "| ICL (triplet) | 1 |" in lines[3] and "| 40.1 |" in lines[3]
-    assert lines[4].startswith("| y.json | default | 20 | CAM | 0 |")
+    assert lines[4].startswith("| y.json | default | n/a | 40 | CAM | 0 |")
 
 
 def _result():
