@@ -113,6 +113,13 @@ def define_flags():
         "The README section (<!-- BEGIN name -->) the tables replace; an "
         "experiment writes its own, e.g. quality_source_plumage.",
     )
+    flags.DEFINE_bool(
+        "reevaluate",
+        False,
+        "Only re-score: every run of --output from its last checkpoint in "
+        "--runs_dir, in float32 (test metrics, part shares, val "
+        "MaxBoxAccV2); training is not repeated.",
+    )
     flags.DEFINE_list(
         "compare",
         [],
@@ -186,6 +193,69 @@ def run_one(config):
         if key in history.history:
             result[f"last_{key}"] = float(history.history[key][-1])
     result["seconds"] = time.time() - start
+    return result
+
+
+def evaluate_run(model, config):
+    """Test metrics, part shares and val MaxBoxAccV2 of a float32 model."""
+    from wsol_tf.data import build_dataset
+    from wsol_tf.evaluation.part_share import part_share
+    from wsol_tf.evaluation.runner import evaluate_model
+
+    data = config.data
+    result = evaluate_model(
+        model,
+        build_dataset(data, data.test_split, training=False),
+        config.eval,
+    )
+    result.update(part_share(model, data))
+    val = evaluate_model(
+        model,
+        build_dataset(data, data.val_split, training=False),
+        config.eval,
+    )
+    result["val_maxboxaccv2"] = val["maxboxaccv2"]
+    return result
+
+
+def reevaluate(result, runs_dir):
+    """Re-scores every run of `result` from `runs_dir/<row>_seed<seed>`.
+
+    Loads each run's last checkpoint (its final weights, the ones the
+    run's report scored) and its config.json, copies the model to float32
+    (`WSOLModel.as_float32`, as the tools do), and replaces the run's
+    test metrics, part shares and val MaxBoxAccV2; its training time and
+    losses stay.
+    For results whose runs were scored in the training precision.
+    """
+    import keras
+
+    import wsol_tf.models  # noqa: F401  (registers the custom objects)
+    from wsol_tf.config import ExperimentConfig
+
+    trained_in = set()
+    for run in result["runs"]:
+        model_dir = os.path.join(runs_dir, f"{run['row']}_seed{run['seed']}")
+        # The run's own config (data, eval protocol), not the bench's flags.
+        with open(os.path.join(model_dir, "config.json")) as f:
+            config = ExperimentConfig.from_json(f.read())
+        model = keras.saving.load_model(
+            os.path.join(model_dir, "checkpoints", "last.keras")
+        ).as_float32()
+        trained_in.add(config.train.precision)
+        before = run["maxboxaccv2"]
+        run.update(evaluate_run(model, config))
+        print(
+            f"{run['row']} seed {run['seed']}: MaxBoxAccV2 {before:.1f} -> "
+            f"{run['maxboxaccv2']:.1f} (float32)",
+            flush=True,
+        )
+    result["reevaluated"] = {
+        "utc": make_tables.now_utc().strftime("%Y-%m-%d %H:%M UTC"),
+        "runs_dir": runs_dir,
+        "trained_in": sorted(trained_in),
+    }
+    result["summary"] = summarize(result)
     return result
 
 
@@ -336,6 +406,12 @@ def main(argv):
             result = json.load(f)
         _write_tables(result, output, FLAGS.section)
         return
+    if FLAGS.reevaluate:
+        with open(output) as f:
+            result = reevaluate(json.load(f), FLAGS.runs_dir)
+        make_tables.write_json(output, result)
+        _write_tables(result, output, FLAGS.section)
+        return
     if FLAGS.compare:
         results = []
         for path in FLAGS.compare:
@@ -430,6 +506,13 @@ def _write_tables(result, output, section="quality"):
             "\n\nPretraining recipe changed: "
             + ", ".join(result["pretrain_recipe"])
             + " (`--pretrain_recipe`)."
+        )
+    if result.get("reevaluated"):
+        again = result["reevaluated"]
+        body += (
+            f"\n\nRe-scored in float32 from the runs' last checkpoints on "
+            f"{again['utc']} (`--reevaluate`); the runs trained in "
+            f"{', '.join(again['trained_in'])}."
         )
     body += f"\n\n(Generated from `bench/results/{os.path.basename(output)}`.)"
     print(body)

@@ -136,3 +136,58 @@ def test_tables_replace_readme_sections_only_for_results_in_bench_results(
         text = readme.read_text()
         assert ("new table" in text) == inside
         assert ("old table" in text) == (not inside)
+
+
+def test_reevaluate_rescores_each_run_from_its_last_checkpoint(tmp_path):
+    import copy
+    import os
+
+    from absl import flags
+
+    from wsol_tf import training
+    from wsol_tf.cli import config_flags
+    from wsol_tf.cli import flagfiles
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    runs_dir = tmp_path / "runs"
+    fv = copy.deepcopy(flags.FLAGS)
+    flagfiles.parse_flags(
+        [
+            "train.py",
+            "--flagfile=" + os.path.join(repo, "flags", "smoke.flags"),
+            f"--model_dir={runs_dir / 'cam_seed0'}",
+            f"--cache_dir={tmp_path / 'cache'}",
+            "--architecture=vgg16",
+            "--method=cam",
+            "--image_size=32",
+            "--resize_size=36",
+            "--eval_image_size=32",
+            "--novisualize",
+            "--noexport",
+        ],
+        fv,
+    )
+    config = config_flags.config_from_flags(fv)
+    _, _, final = training.run_training(config, verbose=0)
+    stale = {"maxboxaccv2": -1.0, "top1_cls": -1.0, "pxap": -1.0}
+    result = {
+        "base": {"train": {"epochs": 2}},
+        "rows": ["cam"],
+        "runs": [{"row": "cam", "seed": 0, "seconds": 12.5, **stale}],
+    }
+
+    quality_bench.reevaluate(result, str(runs_dir))
+
+    run = result["runs"][0]
+    # The run's own final report (float32, the in-memory model) is what a
+    # re-score of its last checkpoint must give.
+    for key in ("maxboxaccv2", "maxboxacc_50", "top1_cls", "pxap"):
+        assert run[key] == pytest.approx(final[key], abs=1e-6), key
+    assert run["seconds"] == 12.5  # training time kept
+    assert 0 <= run["head_of_object"] <= 100
+    assert run["cam_on_object"] + run["cam_on_background"] == pytest.approx(100)
+    assert run["val_maxboxaccv2"] >= 0
+    assert result["reevaluated"]["trained_in"] == ["float32"]
+    assert result["summary"]["cam"]["maxboxaccv2"]["mean"] == pytest.approx(
+        final["maxboxaccv2"]
+    )
