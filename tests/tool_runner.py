@@ -51,3 +51,32 @@ def run_tool_subprocess(script, *args, cwd=None, timeout=240):
         cwd=cwd or REPO,
         timeout=timeout,
     )
+
+
+SMOKE_SIZE = 32  # smaller than smoke.flags' size to keep the suite fast
+
+
+def smoke_config(tmp, *extra):
+    """`ExperimentConfig` of flags/smoke.flags on VGG16 (the fastest
+    backbone to trace) at SMOKE_SIZE px, model_dir `tmp/run` and cache
+    `tmp/cache`; `extra` flags come last and override."""
+    import copy
+
+    from wsol_tf.cli import config_flags
+
+    fv = copy.deepcopy(flags.FLAGS)
+    flagfiles.parse_flags(
+        [
+            "train.py",
+            "--flagfile=" + os.path.join(REPO, "flags", "smoke.flags"),
+            f"--model_dir={os.path.join(tmp, 'run')}",
+            f"--cache_dir={os.path.join(tmp, 'cache')}",
+            "--architecture=vgg16",
+            f"--image_size={SMOKE_SIZE}",
+            f"--resize_size={SMOKE_SIZE + 4}",
+            f"--eval_image_size={SMOKE_SIZE}",
+            *extra,
+        ],
+        fv,
+    )
+    return config_flags.config_from_flags(fv)

@@ -139,35 +139,18 @@ def test_tables_replace_readme_sections_only_for_results_in_bench_results(
 
 
 def test_reevaluate_rescores_each_run_from_its_last_checkpoint(tmp_path):
-    import copy
-    import os
-
-    from absl import flags
+    from tool_runner import smoke_config  # noqa: I001 (tests/)
 
     from wsol_tf import training
-    from wsol_tf.cli import config_flags
-    from wsol_tf.cli import flagfiles
 
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     runs_dir = tmp_path / "runs"
-    fv = copy.deepcopy(flags.FLAGS)
-    flagfiles.parse_flags(
-        [
-            "train.py",
-            "--flagfile=" + os.path.join(repo, "flags", "smoke.flags"),
-            f"--model_dir={runs_dir / 'cam_seed0'}",
-            f"--cache_dir={tmp_path / 'cache'}",
-            "--architecture=vgg16",
-            "--method=cam",
-            "--image_size=32",
-            "--resize_size=36",
-            "--eval_image_size=32",
-            "--novisualize",
-            "--noexport",
-        ],
-        fv,
+    config = smoke_config(
+        tmp_path,
+        f"--model_dir={runs_dir / 'cam_seed0'}",
+        "--method=cam",
+        "--novisualize",
+        "--noexport",
     )
-    config = config_flags.config_from_flags(fv)
     _, _, final = training.run_training(config, verbose=0)
     stale = {"maxboxaccv2": -1.0, "top1_cls": -1.0, "pxap": -1.0}
     result = {

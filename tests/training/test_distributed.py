@@ -1,7 +1,6 @@
 """Mirrored training on two logical CPU devices, and a two-process
 multi-worker run on localhost (subprocesses: both need a fresh runtime)."""
 
-import copy
 import json
 import os
 import socket
@@ -9,11 +8,9 @@ import subprocess
 import sys
 import textwrap
 
-from absl import flags
+from tool_runner import smoke_config  # noqa: I001 (tests/)
 
 from wsol_tf import training
-from wsol_tf.cli import config_flags
-from wsol_tf.cli import flagfiles
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -45,28 +42,17 @@ WORKER = textwrap.dedent(
 
 
 def _config(tmp, strategy):
-    fv = copy.deepcopy(flags.FLAGS)
-    flagfiles.parse_flags(
-        [
-            "train.py",
-            "--flagfile=" + os.path.join(REPO, "flags", "smoke.flags"),
-            f"--model_dir={tmp / 'run'}",
-            f"--cache_dir={tmp / 'cache'}",
-            "--architecture=vgg16",  # the fastest backbone to trace
-            "--image_size=32",
-            "--resize_size=36",
-            "--eval_image_size=32",
-            "--batch_size=4",
-            "--epochs=1",
-            "--eval_every_epochs=0",
-            "--novisualize",
-            "--noexport",
-            f"--strategy={strategy}",
-        ],
-        fv,
+    config = smoke_config(
+        tmp,
+        "--batch_size=4",
+        "--epochs=1",
+        "--eval_every_epochs=0",
+        "--novisualize",
+        "--noexport",
+        f"--strategy={strategy}",
     )
     # Generate the synthetic set once, here, not concurrently in workers.
-    config = training.resolve_experiment(config_flags.config_from_flags(fv))
+    config = training.resolve_experiment(config)
     path = tmp / "config.json"
     path.write_text(config.to_json())
     return path

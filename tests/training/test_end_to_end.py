@@ -1,7 +1,6 @@
 """Smoke training end to end: train -> kill -> resume -> evaluate -> export
 -> load in a fresh process -> same CAM; then the tools on the run."""
 
-import copy
 import csv
 import importlib.util
 import json
@@ -13,18 +12,16 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from absl import flags
+from tool_runner import SMOKE_SIZE as SIZE
 from tool_runner import load_tool  # noqa: I001 (tests/)
 from tool_runner import run_tool_in_process
+from tool_runner import smoke_config
 
 from wsol_tf import training
-from wsol_tf.cli import config_flags
-from wsol_tf.cli import flagfiles
 from wsol_tf.config import ExperimentConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 SMOKE = os.path.join(REPO, "flags", "smoke.flags")
-SIZE = 32  # smaller than smoke.flags' size to keep the suite fast
 
 
 class _Killed(Exception):
@@ -47,28 +44,10 @@ class _Probe(keras.callbacks.Callback):
         self.weights = [np.array(w) for w in self.model.get_weights()]
 
 
-def _smoke_config(tmp):
-    fv = copy.deepcopy(flags.FLAGS)
-    flagfiles.parse_flags(
-        [
-            "train.py",
-            f"--flagfile={SMOKE}",
-            f"--model_dir={tmp / 'run'}",
-            f"--cache_dir={tmp / 'cache'}",
-            "--architecture=vgg16",  # the fastest backbone to trace
-            f"--image_size={SIZE}",
-            f"--resize_size={SIZE + 4}",
-            f"--eval_image_size={SIZE}",
-        ],
-        fv,
-    )
-    return config_flags.config_from_flags(fv)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
-    config = _smoke_config(tmp)
+    config = smoke_config(tmp)
     run_dir = config.train.model_dir
     # 1) Killed at the start of epoch 1, after epoch 0 was backed up.
     with pytest.raises(_Killed):
