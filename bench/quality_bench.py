@@ -3,6 +3,8 @@ r"""Localization quality of CAM, ADL and ICL in the main job's regime.
     python bench/quality_bench.py                 # main rows, 3 seeds
     python bench/quality_bench.py --ablations     # + the four ICL ablations
     python bench/quality_bench.py --write_readme  # tables from the JSON
+    python bench/quality_bench.py --reevaluate --runs_dir=D --output=J
+                                  # re-score J's runs from D's checkpoints
 
 Every row is one `wsol_tf.training.run_training` of the main job's
 configuration (`flags/demo.flags`, the preset of `python tools/train.py`;
