@@ -87,6 +87,11 @@ METRICS = (
     ("val_maxboxaccv2", "val MaxBoxAccV2"),
 )
 
+# Paired differences (same seed) against CAM and ADL, and of each ablation
+# against the full ICL (triplet).
+PAIRED = ("maxboxaccv2", "head_of_object", "cam_on_background")
+ABLATION_PAIRED = ("maxboxaccv2", "head_of_object", "top1_cls")
+
 FLAGS = flags.FLAGS
 
 
@@ -307,12 +312,15 @@ def summarize(result):
         for key, _ in METRICS:
             values = [r.get(key) for r in per_seed.values()]
             entry[key] = [v for v in values if v is not None]
-        for ref in ("cam", "adl"):
+        refs = [("cam", PAIRED), ("adl", PAIRED)]
+        if row in ABLATIONS:  # what removing the component costs
+            refs.append(("icl_triplet", ABLATION_PAIRED))
+        for ref, keys in refs:
             ref_runs = {r["seed"]: r for r in runs if r["row"] == ref}
             seeds = sorted(set(per_seed) & set(ref_runs))
             if row == ref or not seeds:
                 continue
-            for key in ("maxboxaccv2", "head_of_object", "cam_on_background"):
+            for key in keys:
                 entry[f"{key}_minus_{ref}"] = [
                     per_seed[s][key] - ref_runs[s][key] for s in seeds
                 ]
@@ -342,29 +350,49 @@ def markdown(result):
     lines = [make_tables.md_table(header, rows)]
     diff_header = ["row", "MaxBoxAccV2 - CAM", "MaxBoxAccV2 - ADL"]
     diff_header += ["head share - ADL", "background share - ADL"]
-    summary = result.get("summary") or summarize(result)
-    diffs = []
-    for row in result["rows"]:
-        s = summary[row]
+    summary = summarize(result)  # from the runs, never a stale copy
 
-        def cell(key):
-            v = s.get(key)
-            if not v or v["mean"] is None:
-                return "n/a"
-            std = "" if v["std"] is None else f" ± {v['std']:.1f}"
-            return f"{v['mean']:+.1f}{std}"
+    def cell(row, key):
+        v = summary[row].get(key)
+        if not v or v["mean"] is None:
+            return "n/a"
+        std = "" if v["std"] is None else f" ± {v['std']:.1f}"
+        return f"{v['mean']:+.1f}{std}"
 
-        diffs.append(
-            [
-                labels[row],
-                cell("maxboxaccv2_minus_cam"),
-                cell("maxboxaccv2_minus_adl"),
-                cell("head_of_object_minus_adl"),
-                cell("cam_on_background_minus_adl"),
-            ]
-        )
+    diffs = [
+        [labels[row]]
+        + [
+            cell(row, key)
+            for key in (
+                "maxboxaccv2_minus_cam",
+                "maxboxaccv2_minus_adl",
+                "head_of_object_minus_adl",
+                "cam_on_background_minus_adl",
+            )
+        ]
+        for row in result["rows"]
+    ]
     lines += ["", "Paired differences (same seed), mean ± std:", ""]
     lines.append(make_tables.md_table(diff_header, diffs))
+    ablations = [
+        row
+        for row in result["rows"]
+        if row in ABLATIONS and "maxboxaccv2_minus_icl_triplet" in summary[row]
+    ]
+    if ablations:
+        header = ["ablation", "MaxBoxAccV2", "head share", "Top-1 Cls"]
+        table = [
+            [labels[row]]
+            + [cell(row, f"{k}_minus_icl_triplet") for k in ABLATION_PAIRED]
+            for row in ablations
+        ]
+        lines += [
+            "",
+            "Each ablation minus the full ICL (triplet), same seed, mean ± "
+            "std:",
+            "",
+            make_tables.md_table(header, table),
+        ]
     props = result.get("dataset") or {}
     if props:
         g = props["center_gaussian"]

@@ -59,6 +59,38 @@ def test_summary_pairs_runs_by_seed():
     assert "| ICL (triplet) |" in text and "+4.5 ± 2.1" in text
 
 
+def test_ablations_are_paired_with_the_full_icl():
+    runs = [
+        _run("icl_triplet", 0, 43.0, 15.0, 66.0),
+        _run("icl_triplet", 1, 50.0, 12.0, 55.0),
+        _run("icl_no_ca", 1, 41.0, 14.0, 60.0),
+        _run("icl_no_ca", 0, 40.0, 16.0, 62.0),
+        _run("icl_nt_xent", 0, 44.0, 15.0, 66.0),
+    ]
+    for run, top1 in zip(runs, (90.0, 80.0, 85.0, 70.0, 88.0)):
+        run["top1_cls"] = top1
+    result = {"rows": ["icl_triplet", "icl_nt_xent", "icl_no_ca"], "runs": runs}
+    s = quality_bench.summarize(result)
+    # Same seed: 40 - 43 = -3 and 41 - 50 = -9; head +1, +2; top-1 -20, +5.
+    no_ca = s["icl_no_ca"]
+    assert no_ca["maxboxaccv2_minus_icl_triplet"]["mean"] == pytest.approx(-6)
+    assert no_ca["head_of_object_minus_icl_triplet"]["mean"] == pytest.approx(
+        1.5
+    )
+    assert no_ca["top1_cls_minus_icl_triplet"]["mean"] == pytest.approx(-7.5)
+    # NT-Xent is a variant, not an ablation: not paired with the triplet.
+    assert "maxboxaccv2_minus_icl_triplet" not in s["icl_nt_xent"]
+    result["meta"] = {}
+    lines = quality_bench.markdown(result).splitlines()
+    start = lines.index(
+        "Each ablation minus the full ICL (triplet), same seed, mean ± std:"
+    )
+    assert (
+        lines[start + 4]
+        == "| ICL, no L_ca | -6.0 ± 4.2 | +1.5 ± 0.7 | -7.5 ± 17.7 |"
+    )
+
+
 def test_pretrain_recipe_entries_replace_fields_with_their_types():
     from wsol_tf.training import pretrain
 
