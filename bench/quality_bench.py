@@ -229,15 +229,13 @@ def reevaluate(result, runs_dir):
     """Re-scores every run of `result` from `runs_dir/<row>_seed<seed>`.
 
     Loads each run's last checkpoint (its final weights, the ones the
-    run's report scored) and its config.json, copies the model to float32
-    (`WSOLModel.as_float32`, as the tools do), and replaces the run's
+    run's report scored) as the tools do (`cli.trained.load_checkpoint`:
+    checked, in float32) and its config.json, and replaces the run's
     test metrics, part shares and val MaxBoxAccV2; its training time and
     losses stay.
     For results whose runs were scored in the training precision.
     """
-    import keras
-
-    import wsol_tf.models  # noqa: F401  (registers the custom objects)
+    from wsol_tf.cli.trained import load_checkpoint
     from wsol_tf.config import ExperimentConfig
 
     trained_in = set()
@@ -246,9 +244,9 @@ def reevaluate(result, runs_dir):
         # The run's own config (data, eval protocol), not the bench's flags.
         with open(os.path.join(model_dir, "config.json")) as f:
             config = ExperimentConfig.from_json(f.read())
-        model = keras.saving.load_model(
+        model = load_checkpoint(
             os.path.join(model_dir, "checkpoints", "last.keras")
-        ).as_float32()
+        )
         trained_in.add(config.train.precision)
         before = run["maxboxaccv2"]
         run.update(evaluate_run(model, config))

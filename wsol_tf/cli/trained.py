@@ -117,21 +117,32 @@ def load_trained(model_path, checkpoint="last", flag_values=None):
         with open(config_path) as f:
             base = config_lib.ExperimentConfig.from_json(f.read())
     config = config_from_flags(flag_values, base=base)
-    import wsol_tf.models  # noqa: F401  (registers the custom objects)
-    from wsol_tf.callbacks.divergence import check_finite_weights
-
     hint = (
         f"--checkpoint={'best' if checkpoint == 'last' else 'last'}"
         if os.path.isdir(model_path)
         else "--checkpoint=best (or last) with the run's model_dir"
     )
+    return load_checkpoint(keras_path, hint), config, keras_path
+
+
+def load_checkpoint(keras_path, hint="its best.keras"):
+    """A `.keras` file as the tools use it: checked, in float32.
+
+    A damaged archive raises `CorruptFileError` (one line, ending with
+    `hint`: what to try instead), non-finite weights `DivergenceError`;
+    a model trained under a mixed policy is copied to float32
+    (`WSOLModel.as_float32`), as the training run's final report did.
+    """
+    import wsol_tf.models  # noqa: F401  (registers the custom objects)
+    from wsol_tf.callbacks.divergence import check_finite_weights
+
     model = _load_keras(keras_path, hint)
     check_finite_weights(model, f"to use {keras_path}")
     # Evaluation, export and visualization run in float32, as the
     # training run's final report did (`WSOLModel.as_float32`).
     if hasattr(model, "as_float32"):
         model = model.as_float32()
-    return model, config, keras_path
+    return model
 
 
 def _load_keras(keras_path, hint):
