@@ -53,6 +53,7 @@ def run_tool_subprocess(script, *args, cwd=None, timeout=240):
     )
 
 
+SMOKE = os.path.join(REPO, "flags", "smoke.flags")
 SMOKE_SIZE = 32  # smaller than smoke.flags' size to keep the suite fast
 
 
@@ -68,7 +69,7 @@ def smoke_config(tmp, *extra):
     flagfiles.parse_flags(
         [
             "train.py",
-            "--flagfile=" + os.path.join(REPO, "flags", "smoke.flags"),
+            f"--flagfile={SMOKE}",
             f"--model_dir={os.path.join(tmp, 'run')}",
             f"--cache_dir={os.path.join(tmp, 'cache')}",
             "--architecture=vgg16",

@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import pytest
 from absl import flags
+from tool_runner import SMOKE
+from tool_runner import SMOKE_SIZE as SIZE
 from tool_runner import run_tool_in_process  # noqa: I001 (tests/)
 
 from wsol_tf import io_utils
@@ -24,8 +26,6 @@ from wsol_tf.cli import flagfiles
 from wsol_tf.errors import DivergenceError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-SMOKE = os.path.join(REPO, "flags", "smoke.flags")
-SIZE = 32
 SMALL = [
     f"--flagfile={SMOKE}",
     "--architecture=vgg16",

@@ -12,6 +12,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
+from tool_runner import SMOKE
 from tool_runner import SMOKE_SIZE as SIZE
 from tool_runner import load_tool  # noqa: I001 (tests/)
 from tool_runner import run_tool_in_process
@@ -21,7 +22,6 @@ from wsol_tf import training
 from wsol_tf.config import ExperimentConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-SMOKE = os.path.join(REPO, "flags", "smoke.flags")
 
 
 class _Killed(Exception):

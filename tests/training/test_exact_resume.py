@@ -4,22 +4,19 @@ streams and optimizer state restored); the training stream is a function
 of (seed, position) only (issue 13)."""
 
 import copy
-import os
 
 import keras
 import numpy as np
 import pytest
 from absl import flags
+from tool_runner import SMOKE
+from tool_runner import SMOKE_SIZE as SIZE  # noqa: I001 (tests/)
 
 from wsol_tf import training
 from wsol_tf.cli import config_flags
 from wsol_tf.cli import flagfiles
 from wsol_tf.data import resolve_dataset
 from wsol_tf.data.pipeline import training_stream
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-SMOKE = os.path.join(REPO, "flags", "smoke.flags")
-SIZE = 32
 
 
 def _config(tmp, name, *extra):
