@@ -1,10 +1,10 @@
 """wsol_tf/evaluation/part_share.py: CAM mass on the head vs the object,
 hand-made maps."""
 
-
 import cv2
 import numpy as np
 import pytest
+from map_model import MapModel  # tests/
 
 from wsol_tf.config import DataConfig
 from wsol_tf.data import build_dataset
@@ -66,25 +66,13 @@ def _masks(data):
     return out
 
 
-class _MapModel:
-    """Returns the given [SIZE, SIZE] maps, one per image in order."""
-
-    def __init__(self, maps):
-        self.maps = list(maps)
-
-    def compute_cams(self, images, class_ids):
-        n = len(class_ids)
-        batch, self.maps = self.maps[:n], self.maps[n:]
-        return None, np.stack(batch).astype(np.float32)
-
-
 def test_object_mask_map_has_the_area_share_on_the_head(data):
     masks = _masks(data)
     assert len(masks) == 6
     area = np.mean([h.sum() / o.sum() for o, h in masks]) * 100
     # A map equal to the object mask: all mass on the object, and the
     # head's share of it is the head's share of the object's pixels.
-    got = part_share(_MapModel(o for o, _ in masks), data)
+    got = part_share(MapModel(o for o, _ in masks), data)
     assert got["cam_on_object"] == pytest.approx(100.0)
     assert got["head_of_object"] == pytest.approx(area)
     assert got["head_area"] == pytest.approx(area)
@@ -93,15 +81,15 @@ def test_object_mask_map_has_the_area_share_on_the_head(data):
 
 def test_head_only_and_background_only_maps(data):
     masks = _masks(data)
-    got = part_share(_MapModel(h for _, h in masks), data)
+    got = part_share(MapModel(h for _, h in masks), data)
     assert got["cam_on_object"] == pytest.approx(100.0)
     assert got["head_of_object"] == pytest.approx(100.0)
-    got = part_share(_MapModel(~o for o, _ in masks), data)
+    got = part_share(MapModel(~o for o, _ in masks), data)
     assert got["cam_on_object"] == pytest.approx(0.0)
     # 1.0 on the object, 0.5 elsewhere: min-max normalisation (protocol)
     # maps the background to 0, so all the mass is on the object.
     mixed = [np.where(o, 1.0, 0.5) for o, _ in masks]
-    got = part_share(_MapModel(mixed), data)
+    got = part_share(MapModel(mixed), data)
     assert got["cam_on_object"] == pytest.approx(100.0)
 
 
@@ -133,7 +121,7 @@ def test_birds_set_shares_from_the_written_part_masks(tmp_path):
                 )
             )
     area = np.mean([(p == 1).sum() / (p > 0).sum() for p in parts]) * 100
-    got = part_share(_MapModel((p > 0) for p in parts), birds)
+    got = part_share(MapModel((p > 0) for p in parts), birds)
     assert got["cam_on_object"] == pytest.approx(100.0)
     assert got["cam_on_background"] == pytest.approx(0.0)
     assert got["head_of_object"] == pytest.approx(area)
@@ -146,6 +134,6 @@ def test_birds_set_shares_from_the_written_part_masks(tmp_path):
         m = (p == 1).astype(np.float64)
         m[p == 0] = (p == 1).sum() / (p == 0).sum()
         maps.append(m)
-    got = part_share(_MapModel(maps), birds)
+    got = part_share(MapModel(maps), birds)
     assert got["cam_on_object"] == pytest.approx(50.0, rel=1e-4)
     assert got["head_of_object"] == pytest.approx(100.0)

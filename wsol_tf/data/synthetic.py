@@ -64,9 +64,7 @@ read_part_masks = synthetic_files.read_part_masks
 MAX_HEAD_SCALE = 3.0  # heads style: keeps the head under ~7 % of the object
 # Style-specific settings and their defaults (None in the API = default).
 _STYLE_OPTIONS = {
-    "heads": {
-        "distractor_heads": synthetic_render.DISTRACTOR_HEAD_PROBABILITY
-    },
+    "heads": {"distractor_heads": synthetic_render.DISTRACTOR_HEAD_PROBABILITY},
     "birds": {
         "body_rate": synthetic_birds.BODY_RATE,
         "context_rate": synthetic_birds.CONTEXT_RATE,
@@ -167,12 +165,35 @@ def render_from_settings(settings, split, index, class_id):
     return render(settings["seed"], split, index, class_id, **options)
 
 
+def render_from_image_id(data_root, split, image_id, class_id):
+    """Re-renders any image of a generated synthetic set, with its labels.
+
+    The generator is deterministic and `data_root/synthetic.json` holds its
+    settings, so an image id names everything the generator drew (part
+    labels, and for "birds" the plumage each part was drawn from).
+
+    Args:
+        data_root: the dataset's root (holds synthetic.json).
+        split: "train", "val" or "test".
+        image_id: e.g. "images/test/001/test_00012.jpg".
+        class_id: the image's label.
+
+    Returns:
+        The example, as `render_from_settings` returns it.
+    """
+    with open(os.path.join(data_root, "synthetic.json")) as f:
+        settings = json.load(f)
+    stem = os.path.splitext(os.path.basename(image_id))[0]
+    return render_from_settings(
+        settings, split, int(stem.rsplit("_", 1)[1]), class_id
+    )
+
+
 def part_label_map(data_root, split, image_id, class_id):
     """Part labels of any image of a generated synthetic set, re-rendered.
 
-    Works for both styles and every split (the generator is deterministic
-    and `data_root/synthetic.json` holds its settings): the part-share
-    metric's source of head and object masks.
+    Works for both styles and every split (`render_from_image_id`): the
+    part-share metric's source of head and object masks.
 
     Args:
         data_root: the dataset's root (holds synthetic.json).
@@ -184,12 +205,7 @@ def part_label_map(data_root, split, image_id, class_id):
         uint8 [H, W], values indexing `PART_NAMES` (union of the objects).
         "heads" images have only head (1) and the rest of the object (2).
     """
-    with open(os.path.join(data_root, "synthetic.json")) as f:
-        settings = json.load(f)
-    stem = os.path.splitext(os.path.basename(image_id))[0]
-    ex = render_from_settings(
-        settings, split, int(stem.rsplit("_", 1)[1]), class_id
-    )
+    ex = render_from_image_id(data_root, split, image_id, class_id)
     if hasattr(ex, "part_labels"):
         return ex.part_labels.max(axis=0)
     labels = ex.instance_masks.any(0).astype(np.uint8) * 2

@@ -1,0 +1,367 @@
+"""Where trained CAMs put their values on the "birds" set, and what it costs.
+
+The set's larger parts (body, wings, tail) each show the class's own
+plumage (probability `body_rate`) or another class's. A CAM of the true
+class that follows the class evidence is high on the head, positive on the
+own-plumage parts, at most neutral on the other-plumage parts, and silent
+on the background. Per trained run (a model_dir of `tools/train.py` or
+`bench/quality_bench.py`), on the test split:
+
+- the mean protocol score map (the GT class's CAM, cubic resize, min-max:
+  what MaxBoxAccV2 thresholds) on the head, the own-plumage parts, the
+  other-plumage parts, the background near the objects (within
+  `--near_px`) and far from them;
+- the % of background pixels scoring above the image's own-plumage mean:
+  any box drawn at a threshold low enough to take the body in takes them;
+- MaxBoxAccV2 of the maps as they are, with the far background, and with
+  the whole background, capped at its per-image median: what the
+  background's noise costs (counterfactuals, not methods).
+
+Once per dataset, without a model: evidence maps (head 1, own-plumage
+parts `own`, other-plumage parts `other`, background 0) averaged to the
+CAM's resolution and resized as the protocol resizes CAMs. What a CAM that
+followed the class evidence exactly, with a silent background, would score.
+
+    python bench/cam_regions.py --runs=DIR[,DIR...] --output=J   # ~30 s/run
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+try:  # `python bench/cam_regions.py` has bench/ on sys.path already
+    import make_tables  # noqa: E402
+except ImportError:  # imported as bench.cam_regions (its tests)
+    from bench import make_tables  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+BACKGROUND, HEAD, OWN, OTHER = 0, 1, 2, 3
+REGION_NAMES = ("background", "head", "own plumage", "other plumage")
+_PARTS = ((2, "body"), (3, "wings"), (4, "tail"))  # synthetic_birds labels
+# (own, other) weights of the evidence maps: parts as strong as the head's
+# 0.3, weaker, and other plumage neutral or counting against the class.
+EVIDENCE_WEIGHTS = (
+    (0.3, 0.3),
+    (0.3, 0.0),
+    (0.3, -0.3),
+    (0.1, 0.0),
+    (0.1, -0.1),
+)
+
+
+def define_flags():
+    """The tool's flags (defined when run as a script)."""
+    flags.DEFINE_list("runs", [], "Model dirs of trained runs.")
+    flags.DEFINE_integer(
+        "near_px",
+        8,
+        "Background within this many pixels of an object "
+        "(at the evaluation size) is 'near'.",
+    )
+    flags.DEFINE_string("output", None, "Result JSON.")
+
+
+def region_map(example, look):
+    """uint8 [H, W] of BACKGROUND / HEAD / OWN / OTHER for one example.
+
+    Args:
+        example: a `synthetic_birds.BirdExample`.
+        look: the generator class the image's class looks like (its label
+            plus the set's `class_offset`): parts drawn from it are OWN.
+    """
+    regions = np.zeros(example.image.shape[:2], np.uint8)
+    for labels, styles in zip(example.part_labels, example.styles):
+        for value, part in _PARTS:
+            regions[labels == value] = OWN if styles[part] == look else OTHER
+        regions[labels == 1] = HEAD
+    return regions
+
+
+def region_stats(scoremap, regions, near_px):
+    """Mean score per region and background pixels above the own mean.
+
+    Args:
+        scoremap: float [H, W] protocol score map.
+        regions: uint8 [H, W] of the region codes, same size.
+        near_px: background within this distance of an object is "near".
+
+    Returns:
+        dict of fractions in [0, 1]; a region the image lacks is absent.
+    """
+    background = regions == BACKGROUND
+    distance = cv2.distanceTransform(
+        background.astype(np.uint8), cv2.DIST_L2, 3
+    )
+    masks = {
+        "head": regions == HEAD,
+        "own": regions == OWN,
+        "other": regions == OTHER,
+        "background": background,
+        "near": background & (distance <= near_px),
+        "far": background & (distance > near_px),
+    }
+    stats = {k: float(scoremap[m].mean()) for k, m in masks.items() if m.any()}
+    if "own" in stats:
+        stats["background_above_own"] = float(
+            (scoremap[background] > stats["own"]).mean()
+        )
+    return stats
+
+
+def cap_background(scoremap, regions, near_px=None):
+    """The map with its background (only the far part if `near_px` is
+    given) capped at that background's median."""
+    out = scoremap.copy()
+    mask = regions == BACKGROUND
+    if near_px is not None:
+        distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+        mask &= distance > near_px
+    if mask.any():
+        out[mask] = np.minimum(out[mask], np.median(out[mask]))
+    return out
+
+
+def evidence_map(regions, own, other):
+    """float [H, W]: head 1, own plumage `own`, other plumage `other`."""
+    values = np.array([0.0, 1.0, own, other])
+    return values[regions]
+
+
+def protocol_scoremap(raw, feature_size, size):
+    """`raw` [H, W] area-averaged to `feature_size`, then resized to `size`
+    and normalised as the protocol does a CAM."""
+    from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
+
+    small = cv2.resize(
+        raw.astype(np.float32),
+        (feature_size, feature_size),
+        interpolation=cv2.INTER_AREA,
+    )
+    return scoremaps_from_cams(small[None], size)[0]
+
+
+def _examples(data, split):
+    """(batch, [(regions at eval size)]) over a split's evaluation batches."""
+    from wsol_tf.data import build_dataset
+    from wsol_tf.data.synthetic import render_from_image_id
+
+    with open(os.path.join(data.data_root, "synthetic.json")) as f:
+        offset = json.load(f).get("class_offset", 0)
+    size = data.eval_image_size
+    for batch in build_dataset(data, split, training=False):
+        regions = []
+        for image_id, label in zip(
+            np.asarray(batch["image_ids"]), np.asarray(batch["labels"])
+        ):
+            ex = render_from_image_id(
+                data.data_root, split, image_id.decode(), int(label)
+            )
+            regions.append(
+                cv2.resize(
+                    region_map(ex, int(label) + offset),
+                    (size, size),
+                    interpolation=cv2.INTER_NEAREST,
+                )
+            )
+        yield batch, regions
+
+
+def _evaluator():
+    from wsol_tf.evaluation.box_evaluator import BoxEvaluator
+
+    return BoxEvaluator()
+
+
+def evidence_ceiling(data, feature_size, weights=EVIDENCE_WEIGHTS):
+    """MaxBoxAccV2 of evidence maps at `feature_size` on the test split.
+
+    Returns:
+        list of dicts (own, other, iou30, iou50, iou70, mean).
+    """
+    evaluators = {w: _evaluator() for w in weights}
+    for batch, regions in _examples(data, data.test_split):
+        boxes = np.asarray(batch["boxes"]).astype(np.int64)
+        for w, evaluator in evaluators.items():
+            maps = np.stack(
+                [
+                    protocol_scoremap(
+                        evidence_map(r, *w), feature_size, data.eval_image_size
+                    )
+                    for r in regions
+                ]
+            )
+            evaluator.accumulate_batch(maps, boxes)
+    return [
+        dict(own=w[0], other=w[1], **_box_row(e.compute()))
+        for w, e in evaluators.items()
+    ]
+
+
+def _box_row(metrics):
+    return {
+        "iou30": metrics[30],
+        "iou50": metrics[50],
+        "iou70": metrics[70],
+        "mean": metrics["mean"],
+    }
+
+
+def run_regions(model, data, near_px):
+    """Region means, background above own and the counterfactual scores of
+    one trained model (anything with `compute_cams`) on the test split."""
+    from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
+
+    variants = {
+        "as_is": lambda m, r: m,
+        "far_background_capped": lambda m, r: cap_background(m, r, near_px),
+        "background_capped": lambda m, r: cap_background(m, r),
+    }
+    evaluators = {k: _evaluator() for k in variants}
+    stats, feature_size = [], None
+    for batch, regions in _examples(data, data.test_split):
+        labels = np.asarray(batch["labels"])
+        _, cams = model.compute_cams(batch["images"], labels)
+        cams = np.asarray(cams)
+        feature_size = cams.shape[1]
+        maps = scoremaps_from_cams(cams, data.eval_image_size)
+        boxes = np.asarray(batch["boxes"]).astype(np.int64)
+        stats.extend(region_stats(m, r, near_px) for m, r in zip(maps, regions))
+        for name, fn in variants.items():
+            evaluators[name].accumulate_batch(
+                np.stack([fn(m, r) for m, r in zip(maps, regions)]), boxes
+            )
+    keys = sorted({k for s in stats for k in s})
+    means = {
+        k: 100.0 * float(np.mean([s[k] for s in stats if k in s])) for k in keys
+    }
+    return dict(
+        regions=means,
+        maxboxaccv2={k: _box_row(e.compute()) for k, e in evaluators.items()},
+        feature_size=feature_size,
+    )
+
+
+def markdown(result):
+    """The result's two tables."""
+    lines = []
+    rows = []
+    for run in result["runs"]:
+        r, b = run["regions"], run["maxboxaccv2"]
+        rows.append(
+            [
+                run["name"],
+                *(
+                    f"{r.get(k, float('nan')):.1f}"
+                    for k in (
+                        "head",
+                        "own",
+                        "other",
+                        "near",
+                        "far",
+                        "background_above_own",
+                    )
+                ),
+                *(
+                    f"{b[k]['mean']:.1f}"
+                    for k in (
+                        "as_is",
+                        "far_background_capped",
+                        "background_capped",
+                    )
+                ),
+            ]
+        )
+    lines.append(
+        make_tables.md_table(
+            [
+                "run",
+                "head",
+                "own plumage",
+                "other plumage",
+                "background near",
+                "background far",
+                "% background above own",
+                "MaxBoxAccV2",
+                "far background capped",
+                "background capped",
+            ],
+            rows,
+        )
+    )
+    lines.append("")
+    lines.append(
+        make_tables.md_table(
+            [
+                "own plumage",
+                "other plumage",
+                "IoU 30",
+                "IoU 50",
+                "IoU 70",
+                "MaxBoxAccV2",
+            ],
+            [
+                [
+                    f"{c['own']:g}",
+                    f"{c['other']:g}",
+                    *(
+                        f"{c[k]:.1f}"
+                        for k in ("iou30", "iou50", "iou70", "mean")
+                    ),
+                ]
+                for c in result["evidence_ceiling"]
+            ],
+        )
+    )
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    from wsol_tf.cli.trained import load_checkpoint
+    from wsol_tf.config import ExperimentConfig
+
+    if not FLAGS.runs:
+        raise app.UsageError("--runs: expected at least one model dir.")
+    result = dict(
+        meta=make_tables.machine_info(), near_px=FLAGS.near_px, runs=[]
+    )
+    data = None
+    for model_dir in FLAGS.runs:
+        path = os.path.join(model_dir, "config.json")
+        if not os.path.isfile(path):
+            raise app.UsageError(f"--runs: {path} not found (not a run dir).")
+        with open(path) as f:
+            config = ExperimentConfig.from_json(f.read())
+        if data is not None and config.data.data_root != data.data_root:
+            raise app.UsageError(
+                f"--runs: {model_dir} was trained on {config.data.data_root}, "
+                f"the first run on {data.data_root}: one dataset per result."
+            )
+        data = config.data
+        model = load_checkpoint(
+            os.path.join(model_dir, "checkpoints", "last.keras")
+        )
+        run = run_regions(model, data, FLAGS.near_px)
+        run["name"] = os.path.basename(os.path.normpath(model_dir))
+        run["model_dir"] = model_dir
+        result["runs"].append(run)
+        print(run["name"], run["regions"], run["maxboxaccv2"], flush=True)
+    result["evidence_ceiling"] = evidence_ceiling(
+        data, result["runs"][-1]["feature_size"]
+    )
+    print(markdown(result))
+    if FLAGS.output:
+        make_tables.write_json(FLAGS.output, result)
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

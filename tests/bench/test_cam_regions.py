@@ -1,0 +1,156 @@
+"""bench/cam_regions.py: region codes from the generator's draws,
+hand-drawn maps, and maps built from the written part masks."""
+
+import cv2
+import numpy as np
+import pytest
+from map_model import MapModel  # tests/
+
+from bench import cam_regions
+from bench.cam_regions import BACKGROUND
+from bench.cam_regions import HEAD
+from bench.cam_regions import OTHER
+from bench.cam_regions import OWN
+from wsol_tf.config import DataConfig
+from wsol_tf.data import build_dataset
+from wsol_tf.data import resolve_dataset
+from wsol_tf.data.synthetic import render_birds_image
+from wsol_tf.data.synthetic_files import read_part_masks
+
+SIZE = 48
+
+
+@pytest.mark.parametrize("rate, code", [(1.0, OWN), (0.0, OTHER)])
+def test_region_map_follows_the_plumage_draws(rate, code):
+    # body_rate 1: every larger part shows the class's own plumage; 0: none.
+    for index in range(4):
+        ex = render_birds_image(
+            0,
+            "test",
+            index,
+            index % 4,
+            num_classes=4,
+            image_size=64,
+            body_rate=rate,
+        )
+        regions = cam_regions.region_map(ex, index % 4)
+        labels = ex.part_labels.max(0)
+        assert ((regions == HEAD) == (labels == 1)).all()
+        assert (regions[np.isin(labels, (2, 3, 4))] == code).all()
+        assert (regions[labels == 0] == BACKGROUND).all()
+
+
+def _hand_drawn():
+    regions = np.zeros((20, 20), np.uint8)
+    regions[8:12, 4:8] = OWN
+    regions[8:12, 8:12] = OTHER
+    regions[8:12, 12:16] = HEAD
+    scoremap = np.zeros((20, 20))
+    scoremap[regions == HEAD] = 1.0
+    scoremap[regions == OWN] = 0.5
+    scoremap[regions == OTHER] = 0.2
+    scoremap[0:2, 0:2] = 0.6  # 4 background pixels, far from the object
+    return scoremap, regions
+
+
+def test_region_stats_on_a_hand_drawn_map():
+    scoremap, regions = _hand_drawn()
+    background = 400 - 48
+    stats = cam_regions.region_stats(scoremap, regions, near_px=2)
+    assert stats["head"] == pytest.approx(1.0)
+    assert stats["own"] == pytest.approx(0.5)
+    assert stats["other"] == pytest.approx(0.2)
+    assert stats["background"] == pytest.approx(4 * 0.6 / background)
+    assert stats["near"] == 0.0  # the bright patch is far
+    assert stats["far"] > stats["background"]
+    # Only the 4 patch pixels score above the own-plumage mean 0.5.
+    assert stats["background_above_own"] == pytest.approx(4 / background)
+    # No background pixel is within 0 px of the object: all of it is far.
+    stats = cam_regions.region_stats(scoremap, regions, near_px=0)
+    assert "near" not in stats
+    assert stats["far"] == pytest.approx(stats["background"])
+
+
+def test_cap_background_caps_only_the_background():
+    scoremap, regions = _hand_drawn()
+    capped = cam_regions.cap_background(scoremap, regions)
+    object_ = regions != BACKGROUND
+    assert (capped[object_] == scoremap[object_]).all()
+    # The background's median is 0: the bright patch goes, nothing rises.
+    assert (capped[~object_] == 0.0).all()
+    # Far only: a patch near the object stays.
+    scoremap[7, 8] = 0.9
+    capped = cam_regions.cap_background(scoremap, regions, near_px=2)
+    assert capped[7, 8] == 0.9 and capped[0, 0] == 0.0
+
+
+def test_evidence_map_values():
+    _, regions = _hand_drawn()
+    got = cam_regions.evidence_map(regions, 0.3, -0.3)
+    assert set(np.unique(got[regions == OWN])) == {0.3}
+    assert set(np.unique(got[regions == OTHER])) == {-0.3}
+    assert set(np.unique(got[regions == HEAD])) == {1.0}
+    assert set(np.unique(got[regions == BACKGROUND])) == {0.0}
+
+
+@pytest.fixture(scope="module")
+def birds(tmp_path_factory):
+    return resolve_dataset(
+        DataConfig(
+            dataset_name="synthetic",
+            cache_dir=str(tmp_path_factory.mktemp("cache")),
+            eval_image_size=SIZE,
+            eval_batch_size=4,
+            synthetic_num_classes=2,
+            synthetic_train_per_class=1,
+            synthetic_val_per_class=1,
+            synthetic_test_per_class=3,
+            synthetic_image_size=64,
+        )
+    )
+
+
+def _written_parts(data):
+    """Part labels at SIZE from the PNGs the generator wrote (independent
+    of the re-rendering the tool does), in dataset order."""
+    parts = []
+    for batch in build_dataset(data, "test", training=False):
+        for image_id in np.asarray(batch["image_ids"]):
+            labels = read_part_masks(data.data_root, image_id.decode())
+            parts.append(
+                cv2.resize(
+                    labels, (SIZE, SIZE), interpolation=cv2.INTER_NEAREST
+                )
+            )
+    return parts
+
+
+def test_run_regions_on_maps_from_the_written_part_masks(birds):
+    parts = _written_parts(birds)
+    assert len(parts) == 6
+    # Head 1, every larger part 0.5 (either plumage), background 0.
+    maps = [np.where(p == 1, 1.0, np.where(p > 0, 0.5, 0.0)) for p in parts]
+    got = cam_regions.run_regions(MapModel(maps), birds, near_px=4)
+    regions = got["regions"]
+    assert regions["head"] == pytest.approx(100.0, abs=1e-3)
+    assert regions["background"] == pytest.approx(0.0, abs=1e-3)
+    assert regions["background_above_own"] == 0.0
+    for key in ("own", "other"):
+        if key in regions:  # a 6-image set may draw no other plumage
+            assert regions[key] == pytest.approx(50.0, abs=1e-3)
+    assert got["feature_size"] == SIZE
+    # A silent background: capping it changes nothing.
+    scores = got["maxboxaccv2"]
+    assert scores["as_is"] == scores["background_capped"]
+    assert scores["as_is"] == scores["far_background_capped"]
+
+
+def test_evidence_ceiling_of_a_uniform_object_map_is_100(birds):
+    # own = other = head = 1: the object mask; at the evaluation size its
+    # box at any threshold is the object's box.
+    (row,) = cam_regions.evidence_ceiling(birds, SIZE, weights=((1.0, 1.0),))
+    assert row["mean"] == pytest.approx(100.0)
+    # The head alone, at the CAM resolution of the demo (8 x 8 at 128 px,
+    # here 3 x 3 at 48), finds boxes far smaller than the objects'.
+    (row,) = cam_regions.evidence_ceiling(birds, 3, weights=((0.0, 0.0),))
+    assert row["iou70"] == 0.0
