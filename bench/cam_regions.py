@@ -27,6 +27,7 @@ followed the class evidence exactly, with a silent background, would score.
 
 import json
 import os
+import re
 
 from absl import app
 from absl import flags
@@ -67,6 +68,15 @@ def define_flags():
         "(at the evaluation size) is 'near'.",
     )
     flags.DEFINE_string("output", None, "Result JSON.")
+    flags.DEFINE_string(
+        "section",
+        None,
+        "Also write the tables into this section of "
+        "bench/README.md (a result in bench/results/ only).",
+    )
+    flags.DEFINE_bool(
+        "write_readme", False, "Only write --section from --output."
+    )
 
 
 def region_map(example, look):
@@ -249,40 +259,49 @@ def run_regions(model, data, near_px):
     )
 
 
+def row_name(run_name):
+    """`icl_triplet_seed2` -> `icl_triplet`: the row a run belongs to."""
+    return re.sub(r"_seed\d+$", "", run_name)
+
+
 def markdown(result):
-    """The result's two tables."""
-    lines = []
-    rows = []
+    """The result's tables: runs grouped by row (mean ± std over seeds),
+    and the evidence maps."""
+    rows = {}
     for run in result["runs"]:
-        r, b = run["regions"], run["maxboxaccv2"]
-        rows.append(
+        rows.setdefault(row_name(run["name"]), []).append(run)
+    region_keys = (
+        "head",
+        "own",
+        "other",
+        "near",
+        "far",
+        "background_above_own",
+    )
+    map_keys = ("as_is", "far_background_capped", "background_capped")
+    table = []
+    for name, runs in rows.items():
+        table.append(
             [
-                run["name"],
+                f"{name} ({len(runs)})",
                 *(
-                    f"{r.get(k, float('nan')):.1f}"
-                    for k in (
-                        "head",
-                        "own",
-                        "other",
-                        "near",
-                        "far",
-                        "background_above_own",
+                    make_tables.mean_std(
+                        [r["regions"].get(k) for r in runs], digits=1
                     )
+                    for k in region_keys
                 ),
                 *(
-                    f"{b[k]['mean']:.1f}"
-                    for k in (
-                        "as_is",
-                        "far_background_capped",
-                        "background_capped",
+                    make_tables.mean_std(
+                        [r["maxboxaccv2"][k]["mean"] for r in runs], digits=1
                     )
+                    for k in map_keys
                 ),
             ]
         )
-    lines.append(
+    lines = [
         make_tables.md_table(
             [
-                "run",
+                "row (runs)",
                 "head",
                 "own plumage",
                 "other plumage",
@@ -293,8 +312,16 @@ def markdown(result):
                 "far background capped",
                 "background capped",
             ],
-            rows,
+            table,
         )
+    ]
+    lines.append("")
+    lines.append(
+        f"Mean protocol score map (x 100) per region of the test images; "
+        f"near: background within {result['near_px']} px of an object (at "
+        f"the evaluation size). Evidence maps at the runs' CAM resolution "
+        f"({result['runs'][-1]['feature_size']} x "
+        f"{result['runs'][-1]['feature_size']}), no model:"
     )
     lines.append("")
     lines.append(
@@ -320,7 +347,31 @@ def markdown(result):
             ],
         )
     )
+    lines.append("")
+    meta = result["meta"]
+    lines.append(
+        f"Command: `{meta.get('command', '?')}`; {meta.get('cpu', '?')}, "
+        f"{meta.get('date_utc', '?')}."
+    )
     return "\n".join(lines)
+
+
+def write_readme(path, section):
+    """Writes `section` of bench/README.md from the result at `path` (a
+    result in bench/results/ only: what the section cites must be kept)."""
+    if os.path.dirname(os.path.abspath(path)) != os.path.abspath(
+        make_tables.RESULTS_DIR
+    ):
+        raise app.UsageError(
+            f"--section: the tables are written from results in "
+            f"{make_tables.RESULTS_DIR} only. Received: --output={path}"
+        )
+    with open(path) as f:
+        result = json.load(f)
+    body = markdown(result) + (
+        f"\n\n(Generated from `bench/results/{os.path.basename(path)}`.)"
+    )
+    make_tables.write_section(make_tables.README, section, body)
 
 
 def main(argv):
@@ -328,6 +379,9 @@ def main(argv):
     from wsol_tf.cli.trained import load_checkpoint
     from wsol_tf.config import ExperimentConfig
 
+    if FLAGS.write_readme:
+        write_readme(FLAGS.output, FLAGS.section)
+        return
     if not FLAGS.runs:
         raise app.UsageError("--runs: expected at least one model dir.")
     result = dict(
@@ -357,9 +411,12 @@ def main(argv):
     result["evidence_ceiling"] = evidence_ceiling(
         data, result["runs"][-1]["feature_size"]
     )
+    make_tables.finish_meta(result["meta"])
     print(markdown(result))
     if FLAGS.output:
         make_tables.write_json(FLAGS.output, result)
+        if FLAGS.section:
+            write_readme(FLAGS.output, FLAGS.section)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,44 @@ def test_evidence_ceiling_of_a_uniform_object_map_is_100(birds):
     # here 3 x 3 at 48), finds boxes far smaller than the objects'.
     (row,) = cam_regions.evidence_ceiling(birds, 3, weights=((0.0, 0.0),))
     assert row["iou70"] == 0.0
+
+
+def _run(name, head, as_is):
+    box = dict(iou30=0.0, iou50=0.0, iou70=0.0, mean=as_is)
+    return dict(
+        name=name,
+        feature_size=8,
+        regions=dict(head=head, own=30.0, background_above_own=10.0),
+        maxboxaccv2=dict(
+            as_is=box, far_background_capped=box, background_capped=box
+        ),
+    )
+
+
+def test_markdown_groups_the_seeds_of_a_row():
+    assert cam_regions.row_name("icl_triplet_seed12") == "icl_triplet"
+    assert cam_regions.row_name("synthetic_resnet50_icl") == (
+        "synthetic_resnet50_icl"
+    )
+    result = dict(
+        meta=dict(command="x"),
+        near_px=8,
+        runs=[_run("cam_seed0", 70.0, 20.0), _run("cam_seed1", 80.0, 30.0)],
+        evidence_ceiling=[
+            dict(own=0.3, other=0.0, iou30=90, iou50=80, iou70=70, mean=80)
+        ],
+    )
+    text = cam_regions.markdown(result)
+    # mean ± sample std over the two seeds: 75 ± 7.1 and 25 ± 7.1.
+    assert "| cam (2) | 75.0 ± 7.1 | 30.0 ± 0.0 | n/a |" in text
+    assert "| 25.0 ± 7.1 | 25.0 ± 7.1 | 25.0 ± 7.1 |" in text
+    assert "| 0.3 | 0 | 90.0 | 80.0 | 70.0 | 80.0 |" in text
+
+
+def test_readme_tables_only_from_bench_results(tmp_path):
+    from absl import app
+
+    path = tmp_path / "cam_regions.json"
+    path.write_text("{}")
+    with pytest.raises(app.UsageError, match="bench/results"):
+        cam_regions.write_readme(str(path), "cam_regions")
