@@ -376,7 +376,7 @@ def write_readme(path, section):
 
 def main(argv):
     del argv
-    from wsol_tf.cli.trained import load_checkpoint
+    from wsol_tf.callbacks.checkpoint import load_checkpoint
     from wsol_tf.config import ExperimentConfig
 
     if FLAGS.write_readme:

@@ -229,13 +229,13 @@ def reevaluate(result, runs_dir):
     """Re-scores every run of `result` from `runs_dir/<row>_seed<seed>`.
 
     Loads each run's last checkpoint (its final weights, the ones the
-    run's report scored) as the tools do (`cli.trained.load_checkpoint`:
-    checked, in float32) and its config.json, and replaces the run's
-    test metrics, part shares and val MaxBoxAccV2; its training time and
-    losses stay.
+    run's report scored) as the tools do
+    (`callbacks.checkpoint.load_checkpoint`: checked, in float32) and its
+    config.json, and replaces the run's test metrics, part shares and val
+    MaxBoxAccV2; its training time and losses stay.
     For results whose runs were scored in the training precision.
     """
-    from wsol_tf.cli.trained import load_checkpoint
+    from wsol_tf.callbacks.checkpoint import load_checkpoint
     from wsol_tf.config import ExperimentConfig
 
     trained_in = set()

@@ -217,6 +217,16 @@ def test_search_picks_the_best_and_resumes_after_a_kill(tmp_path):
     assert again.returncode == 1
     assert "different space" in again.stderr
 
+    # A damaged checkpoint of the best trial: its test report fails in one
+    # line naming the file (checked loading, as the tools load).
+    last = os.path.join(best["dir"], "checkpoints", "last.keras")
+    with open(last, "wb") as f:
+        f.write(b"PK\x03\x04 truncated")
+    os.remove(os.path.join(model_dir, "best_test.json"))
+    damaged = _tune(*args)
+    assert damaged.returncode == 1
+    assert f"{last} is not a valid .keras archive" in damaged.stderr
+
 
 def _free_port():
     with socket.socket() as s:

@@ -176,3 +176,42 @@ def _close_hdf5_file(path):
                 h5py.File(fid).close()
             except (OSError, ValueError, RuntimeError):
                 pass  # its flush fails again; the file is closed anyway
+
+
+def load_checkpoint(keras_path, hint="its best.keras"):
+    """A `.keras` checkpoint as the tools read it: checked, in float32.
+
+    A damaged archive raises `CorruptFileError` (one line, ending with
+    `hint`: what to try instead), non-finite weights `DivergenceError`;
+    a model trained under a mixed policy is copied to float32
+    (`WSOLModel.as_float32`), as the training run's final report did.
+    """
+    import wsol_tf.models  # noqa: F401  (registers the custom objects)
+
+    model = _load_keras(keras_path, hint)
+    check_finite_weights(model, f"to use {keras_path}")
+    # Evaluation, export and visualization run in float32, as the
+    # training run's final report did (`WSOLModel.as_float32`).
+    if hasattr(model, "as_float32"):
+        model = model.as_float32()
+    return model
+
+
+def _load_keras(keras_path, hint):
+    """`keras.saving.load_model`, a damaged file as one clear line."""
+    import zipfile
+
+    if not zipfile.is_zipfile(keras_path):
+        reason = "not a zip archive (truncated or overwritten?)"
+    else:
+        try:
+            return keras.saving.load_model(keras_path, safe_mode=True)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            text = str(e).strip()
+            reason = (
+                f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+            )
+    raise CorruptFileError(
+        f"{keras_path} is not a valid .keras archive: {reason}. Try the "
+        f"run's other checkpoint: {hint}."
+    )

@@ -12,8 +12,8 @@ import sys
 from absl import flags
 
 from wsol_tf import config as config_lib
+from wsol_tf.callbacks.checkpoint import load_checkpoint
 from wsol_tf.cli.config_flags import config_from_flags
-from wsol_tf.errors import CorruptFileError
 
 FLAGS = flags.FLAGS
 
@@ -123,48 +123,6 @@ def load_trained(model_path, checkpoint="last", flag_values=None):
         else "--checkpoint=best (or last) with the run's model_dir"
     )
     return load_checkpoint(keras_path, hint), config, keras_path
-
-
-def load_checkpoint(keras_path, hint="its best.keras"):
-    """A `.keras` file as the tools use it: checked, in float32.
-
-    A damaged archive raises `CorruptFileError` (one line, ending with
-    `hint`: what to try instead), non-finite weights `DivergenceError`;
-    a model trained under a mixed policy is copied to float32
-    (`WSOLModel.as_float32`), as the training run's final report did.
-    """
-    import wsol_tf.models  # noqa: F401  (registers the custom objects)
-    from wsol_tf.callbacks.divergence import check_finite_weights
-
-    model = _load_keras(keras_path, hint)
-    check_finite_weights(model, f"to use {keras_path}")
-    # Evaluation, export and visualization run in float32, as the
-    # training run's final report did (`WSOLModel.as_float32`).
-    if hasattr(model, "as_float32"):
-        model = model.as_float32()
-    return model
-
-
-def _load_keras(keras_path, hint):
-    """`keras.saving.load_model`, a damaged file as one clear line."""
-    import zipfile
-
-    import keras
-
-    if not zipfile.is_zipfile(keras_path):
-        reason = "not a zip archive (truncated or overwritten?)"
-    else:
-        try:
-            return keras.saving.load_model(keras_path, safe_mode=True)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            text = str(e).strip()
-            reason = (
-                f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
-            )
-    raise CorruptFileError(
-        f"{keras_path} is not a valid .keras archive: {reason}. Try the "
-        f"run's other checkpoint: {hint}."
-    )
 
 
 def run_dir_of(keras_path):

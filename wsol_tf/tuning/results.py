@@ -141,7 +141,7 @@ def test_best_trial(tuner, trial, path):
     """
     import keras
 
-    import wsol_tf.models  # noqa: F401  (registers the custom objects)
+    from wsol_tf.callbacks.checkpoint import load_checkpoint
     from wsol_tf.data import build_dataset
     from wsol_tf.evaluation import evaluate_model
     from wsol_tf.training import resolve_experiment
@@ -155,9 +155,11 @@ def test_best_trial(tuner, trial, path):
     executions = []
     for index in range(tuner.executions_per_trial):
         run_dir = execution_dir(config.train.model_dir, index)
-        model = keras.saving.load_model(
-            os.path.join(run_dir, "checkpoints", "last.keras"), safe_mode=True
-        ).as_float32()  # as run_training's final test report
+        # Checked and in float32, as run_training's final test report.
+        model = load_checkpoint(
+            os.path.join(run_dir, "checkpoints", "last.keras"),
+            hint=f"the trial's other executions, or retrain {run_dir}",
+        )
         metrics = evaluate_model(model, dataset, config.eval)
         metrics = {k: float(v) for k, v in metrics.items()}
         executions.append({"dir": run_dir, "metrics": metrics})
