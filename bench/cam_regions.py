@@ -184,19 +184,24 @@ def _examples(data, split):
         yield batch, regions
 
 
-def _evaluator():
+def _evaluator(eval_config):
+    """MaxBoxAccV2 as the run's report computed it (its `EvalConfig`)."""
     from wsol_tf.evaluation.box_evaluator import BoxEvaluator
 
-    return BoxEvaluator()
+    return BoxEvaluator(
+        iou_thresholds=eval_config.iou_thresholds,
+        cam_curve_interval=eval_config.cam_curve_interval,
+        multi_contour_eval=eval_config.multi_contour_eval,
+    )
 
 
-def evidence_ceiling(data, feature_size, weights=EVIDENCE_WEIGHTS):
+def evidence_ceiling(data, eval_config, feature_size, weights=EVIDENCE_WEIGHTS):
     """MaxBoxAccV2 of evidence maps at `feature_size` on the test split.
 
     Returns:
         list of dicts (own, other, iou30, iou50, iou70, mean).
     """
-    evaluators = {w: _evaluator() for w in weights}
+    evaluators = {w: _evaluator(eval_config) for w in weights}
     for batch, regions in _examples(data, data.test_split):
         boxes = np.asarray(batch["boxes"]).astype(np.int64)
         for w, evaluator in evaluators.items():
@@ -224,7 +229,7 @@ def _box_row(metrics):
     }
 
 
-def run_regions(model, data, near_px):
+def run_regions(model, data, eval_config, near_px):
     """Region means, background above own and the counterfactual scores of
     one trained model (anything with `compute_cams`) on the test split."""
     from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
@@ -234,7 +239,7 @@ def run_regions(model, data, near_px):
         "far_background_capped": lambda m, r: cap_background(m, r, near_px),
         "background_capped": lambda m, r: cap_background(m, r),
     }
-    evaluators = {k: _evaluator() for k in variants}
+    evaluators = {k: _evaluator(eval_config) for k in variants}
     stats, feature_size = [], None
     for batch, regions in _examples(data, data.test_split):
         labels = np.asarray(batch["labels"])
@@ -403,13 +408,13 @@ def main(argv):
         model = load_checkpoint(
             os.path.join(model_dir, "checkpoints", "last.keras")
         )
-        run = run_regions(model, data, FLAGS.near_px)
+        run = run_regions(model, data, config.eval, FLAGS.near_px)
         run["name"] = os.path.basename(os.path.normpath(model_dir))
         run["model_dir"] = model_dir
         result["runs"].append(run)
         print(run["name"], run["regions"], run["maxboxaccv2"], flush=True)
     result["evidence_ceiling"] = evidence_ceiling(
-        data, result["runs"][-1]["feature_size"]
+        data, config.eval, result["runs"][-1]["feature_size"]
     )
     make_tables.finish_meta(result["meta"])
     print(markdown(result))

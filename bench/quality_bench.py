@@ -27,6 +27,7 @@ keeps what it finished and a rerun with the same `--output` resumes.
 """
 
 import dataclasses
+import json
 import os
 import time
 
@@ -502,13 +503,41 @@ def main(argv):
     _write_tables(result, output, FLAGS.section)
 
 
+def differing_settings(bases):
+    """Per base config (dicts of sections), `"name=value"` of every setting
+    that differs between them, except learning rate and epochs (columns of
+    their own) and paths / directories (they differ with every run)."""
+    flat = [
+        {
+            f"{section}.{name}": value
+            for section, fields in base.items()
+            if isinstance(fields, dict)
+            for name, value in fields.items()
+        }
+        for base in bases
+    ]
+    keys = sorted({k for f in flat for k in f})
+    keys = [
+        k
+        for k in keys
+        if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1
+        and not k.endswith(("learning_rate", ".epochs"))
+        and not any(w in k for w in ("dir", "root", "path"))
+    ]
+    return [
+        ", ".join(f"{k.split('.', 1)[1]}={f.get(k)}" for k in keys) or "-"
+        for f in flat
+    ]
+
+
 def compare_markdown(results):
     """One row per run of several results (`(path, result)` pairs)."""
     labels = {k: v[0] for k, v in {**ROWS, **ABLATIONS}.items()}
-    header = ["result", "source recipe", "lr", "epochs", "row", "seed"]
-    header += [name for _, name in METRICS]
+    header = ["result", "source recipe", "lr", "epochs", "other settings"]
+    header += ["row", "seed"] + [name for _, name in METRICS]
+    others = differing_settings([result["base"] for _, result in results])
     rows = []
-    for path, result in results:
+    for (path, result), other in zip(results, others):
         recipe = ", ".join(result.get("pretrain_recipe") or []) or "default"
         train = result["base"]["train"]
         lr, epochs = train.get("learning_rate", "n/a"), train["epochs"]
@@ -517,7 +546,7 @@ def compare_markdown(results):
             result["runs"], key=lambda r: (r["seed"], order.index(r["row"]))
         )
         for run in runs:
-            cells = [os.path.basename(path), recipe, lr, epochs]
+            cells = [os.path.basename(path), recipe, lr, epochs, other]
             cells += [labels[run["row"]], run["seed"]]
             cells += [
                 "n/a" if run.get(k) is None else f"{run[k]:.1f}"

@@ -12,6 +12,7 @@ from bench.cam_regions import HEAD
 from bench.cam_regions import OTHER
 from bench.cam_regions import OWN
 from wsol_tf.config import DataConfig
+from wsol_tf.config import EvalConfig
 from wsol_tf.data import build_dataset
 from wsol_tf.data import resolve_dataset
 from wsol_tf.data.synthetic import render_birds_image
@@ -130,7 +131,9 @@ def test_run_regions_on_maps_from_the_written_part_masks(birds):
     assert len(parts) == 6
     # Head 1, every larger part 0.5 (either plumage), background 0.
     maps = [np.where(p == 1, 1.0, np.where(p > 0, 0.5, 0.0)) for p in parts]
-    got = cam_regions.run_regions(MapModel(maps), birds, near_px=4)
+    got = cam_regions.run_regions(
+        MapModel(maps), birds, EvalConfig(), near_px=4
+    )
     regions = got["regions"]
     assert regions["head"] == pytest.approx(100.0, abs=1e-3)
     assert regions["background"] == pytest.approx(0.0, abs=1e-3)
@@ -148,11 +151,15 @@ def test_run_regions_on_maps_from_the_written_part_masks(birds):
 def test_evidence_ceiling_of_a_uniform_object_map_is_100(birds):
     # own = other = head = 1: the object mask; at the evaluation size its
     # box at any threshold is the object's box.
-    (row,) = cam_regions.evidence_ceiling(birds, SIZE, weights=((1.0, 1.0),))
+    (row,) = cam_regions.evidence_ceiling(
+        birds, EvalConfig(), SIZE, weights=((1.0, 1.0),)
+    )
     assert row["mean"] == pytest.approx(100.0)
     # The head alone, at the CAM resolution of the demo (8 x 8 at 128 px,
     # here 3 x 3 at 48), finds boxes far smaller than the objects'.
-    (row,) = cam_regions.evidence_ceiling(birds, 3, weights=((0.0, 0.0),))
+    (row,) = cam_regions.evidence_ceiling(
+        birds, EvalConfig(), 3, weights=((0.0, 0.0),)
+    )
     assert row["iou70"] == 0.0
 
 
@@ -195,3 +202,30 @@ def test_readme_tables_only_from_bench_results(tmp_path):
     path.write_text("{}")
     with pytest.raises(app.UsageError, match="bench/results"):
         cam_regions.write_readme(str(path), "cam_regions")
+
+
+class _Classifier(MapModel):
+    """MapModel with logits that classify every image right."""
+
+    def compute_cams(self, images, class_ids):
+        _, cams = super().compute_cams(images, class_ids)
+        return np.eye(2)[np.asarray(class_ids)], cams
+
+
+def test_as_is_score_is_the_protocols_maxboxaccv2(birds):
+    # Noisy maps: the tool's "as is" MaxBoxAccV2 must be what the run's
+    # report computes (evaluate_model with the run's EvalConfig).
+    from wsol_tf.evaluation.runner import evaluate_model
+
+    rng = np.random.default_rng(0)
+    parts = _written_parts(birds)
+    maps = [(p > 0) + rng.uniform(0, 3, p.shape) for p in parts]
+    config = EvalConfig()
+    got = cam_regions.run_regions(MapModel(maps), birds, config, near_px=4)
+    want = evaluate_model(
+        _Classifier(maps), build_dataset(birds, "test", training=False), config
+    )
+    assert got["maxboxaccv2"]["as_is"]["mean"] == pytest.approx(
+        want["maxboxaccv2"]
+    )
+    assert 0 < want["maxboxaccv2"] < 100  # the noise matters

@@ -126,10 +126,31 @@ def test_compare_markdown_lists_every_run_with_its_recipe():
     lines = text.splitlines()
     assert len(lines) == 2 + 3
     assert lines[2].startswith(
-        "| x.json | body_rate=1.0 | 0.001 | 20 | CAM | 0 |"
+        "| x.json | body_rate=1.0 | 0.001 | 20 | - | CAM | 0 |"
     )
     assert "| ICL (triplet) | 1 |" in lines[3] and "| 40.1 |" in lines[3]
-    assert lines[4].startswith("| y.json | default | n/a | 40 | CAM | 0 |")
+    assert lines[4].startswith("| y.json | default | n/a | 40 | - | CAM | 0 |")
+
+
+def test_differing_settings_names_what_changed_between_results():
+    a = {
+        "train": {"epochs": 20, "weight_decay": 1e-4, "model_dir": "a"},
+        "data": {"data_root": "/x", "synthetic_train_per_class": 64},
+    }
+    b = {
+        "train": {"epochs": 5, "weight_decay": 1e-4, "model_dir": "b"},
+        "data": {"data_root": "/y", "synthetic_train_per_class": 256},
+    }
+    c = {
+        "train": {"epochs": 20, "weight_decay": 5e-4, "model_dir": "c"},
+        "data": {"data_root": "/x", "synthetic_train_per_class": 64},
+    }
+    assert quality_bench.differing_settings([a, b, c]) == [
+        "synthetic_train_per_class=64, weight_decay=0.0001",
+        "synthetic_train_per_class=256, weight_decay=0.0001",
+        "synthetic_train_per_class=64, weight_decay=0.0005",
+    ]
+    assert quality_bench.differing_settings([a, a]) == ["-", "-"]
 
 
 def _result():
