@@ -47,9 +47,12 @@ FLAGS = flags.FLAGS
 BACKGROUND, HEAD, OWN, OTHER = 0, 1, 2, 3
 REGION_NAMES = ("background", "head", "own plumage", "other plumage")
 _PARTS = ((2, "body"), (3, "wings"), (4, "tail"))  # synthetic_birds labels
-# (own, other) weights of the evidence maps: parts as strong as the head's
-# 0.3, weaker, and other plumage neutral or counting against the class.
+# (own, other) weights of the evidence maps (the head is 1): the whole
+# object, the head alone, then the larger parts at 0.3 or 0.1 of the head
+# with another class's plumage as strong, neutral or counting against.
 EVIDENCE_WEIGHTS = (
+    (1.0, 1.0),
+    (0.0, 0.0),
     (0.3, 0.3),
     (0.3, 0.0),
     (0.3, -0.3),
@@ -355,10 +358,27 @@ def markdown(result):
     lines.append("")
     meta = result["meta"]
     lines.append(
-        f"Command: `{meta.get('command', '?')}`; {meta.get('cpu', '?')}, "
-        f"{meta.get('date_utc', '?')}."
+        f"Command: `{short_command(meta.get('command', '?'), result)}`; "
+        f"{meta.get('cpu', '?')}, {meta.get('date_utc', '?')}."
     )
     return "\n".join(lines)
+
+
+def short_command(command, result):
+    """`command` with its --runs list as `<N runs in PARENT>` when the runs
+    share a parent directory (the bench's runs_dir)."""
+    parents = {
+        os.path.dirname(os.path.normpath(r["model_dir"]))
+        for r in result["runs"]
+        if "model_dir" in r
+    }
+    if len(parents) != 1:
+        return command
+    return re.sub(
+        r"--runs=\S+",
+        f"--runs=<{len(result['runs'])} runs in {parents.pop()}>",
+        command,
+    )
 
 
 def write_readme(path, section):

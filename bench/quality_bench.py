@@ -506,7 +506,7 @@ def main(argv):
 def differing_settings(bases):
     """Per base config (dicts of sections), `"name=value"` of every setting
     that differs between them, except learning rate and epochs (columns of
-    their own) and paths / directories (they differ with every run)."""
+    their own) and paths / files (they differ with every run or cache)."""
     flat = [
         {
             f"{section}.{name}": value
@@ -523,6 +523,7 @@ def differing_settings(bases):
         if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1
         and not k.endswith(("learning_rate", ".epochs"))
         and not any(w in k for w in ("dir", "root", "path"))
+        and not any("/" in str(f.get(k)) for f in flat)  # a file
     ]
     return [
         ", ".join(f"{k.split('.', 1)[1]}={f.get(k)}" for k in keys) or "-"

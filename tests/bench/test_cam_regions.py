@@ -193,6 +193,13 @@ def test_markdown_groups_the_seeds_of_a_row():
     assert "| cam (2) | 75.0 ± 7.1 | 30.0 ± 0.0 | n/a |" in text
     assert "| 25.0 ± 7.1 | 25.0 ± 7.1 | 25.0 ± 7.1 |" in text
     assert "| 0.3 | 0 | 90.0 | 80.0 | 70.0 | 80.0 |" in text
+    assert "Command: `x`" in text
+    for run, seed in zip(result["runs"], (0, 1)):
+        run["model_dir"] = f"/r/cam_seed{seed}"
+    command = "python bench/cam_regions.py --runs=/r/cam_seed0,/r/cam_seed1"
+    assert cam_regions.short_command(command, result) == (
+        "python bench/cam_regions.py --runs=<2 runs in /r>"
+    )
 
 
 def test_readme_tables_only_from_bench_results(tmp_path):
