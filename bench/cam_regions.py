@@ -22,7 +22,7 @@ parts `own`, other-plumage parts `other`, background 0) averaged to the
 CAM's resolution and resized as the protocol resizes CAMs. What a CAM that
 followed the class evidence exactly, with a silent background, would score.
 
-    python bench/cam_regions.py --runs=DIR[,DIR...] --output=J   # ~30 s/run
+    python bench/cam_regions.py --runs=DIR[,DIR...] --output=J   # ~5 s/run
 """
 
 import json
@@ -45,7 +45,6 @@ except ImportError:  # imported as bench.cam_regions (its tests)
 FLAGS = flags.FLAGS
 
 BACKGROUND, HEAD, OWN, OTHER = 0, 1, 2, 3
-REGION_NAMES = ("background", "head", "own plumage", "other plumage")
 _PARTS = ((2, "body"), (3, "wings"), (4, "tail"))  # synthetic_birds labels
 # (own, other) weights of the evidence maps (the head is 1): the whole
 # object, the head alone, then the larger parts at 0.3 or 0.1 of the head
@@ -166,8 +165,21 @@ def _examples(data, split):
     from wsol_tf.data import build_dataset
     from wsol_tf.data.synthetic import render_from_image_id
 
-    with open(os.path.join(data.data_root, "synthetic.json")) as f:
-        offset = json.load(f).get("class_offset", 0)
+    path = os.path.join(data.data_root, "synthetic.json")
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"{data.data_root}: not a generated synthetic set (no "
+            "synthetic.json); cam_regions reads the generator's draws."
+        )
+    with open(path) as f:
+        settings = json.load(f)
+    if settings.get("style", "heads") != "birds":
+        raise ValueError(
+            f"{path}: style {settings.get('style', 'heads')!r}; cam_regions "
+            "needs the 'birds' set (dataset_name=synthetic): only it draws "
+            "each part's plumage."
+        )
+    offset = settings.get("class_offset", 0)
     size = data.eval_image_size
     for batch in build_dataset(data, split, training=False):
         regions = []
@@ -405,6 +417,8 @@ def main(argv):
     from wsol_tf.config import ExperimentConfig
 
     if FLAGS.write_readme:
+        if not FLAGS.output or not FLAGS.section:
+            raise app.UsageError("--write_readme needs --output and --section.")
         write_readme(FLAGS.output, FLAGS.section)
         return
     if not FLAGS.runs:
@@ -428,7 +442,10 @@ def main(argv):
         model = load_checkpoint(
             os.path.join(model_dir, "checkpoints", "last.keras")
         )
-        run = run_regions(model, data, config.eval, FLAGS.near_px)
+        try:
+            run = run_regions(model, data, config.eval, FLAGS.near_px)
+        except ValueError as e:  # not a "birds" synthetic set: one line
+            raise SystemExit(f"cam_regions: --runs={model_dir}: {e}") from None
         run["name"] = os.path.basename(os.path.normpath(model_dir))
         run["model_dir"] = model_dir
         result["runs"].append(run)

@@ -236,3 +236,21 @@ def test_as_is_score_is_the_protocols_maxboxaccv2(birds):
         want["maxboxaccv2"]
     )
     assert 0 < want["maxboxaccv2"] < 100  # the noise matters
+
+
+def test_a_set_without_plumage_draws_is_refused_in_one_line(tmp_path):
+    heads = resolve_dataset(
+        DataConfig(
+            dataset_name="synthetic_heads",
+            cache_dir=str(tmp_path),
+            eval_image_size=SIZE,
+            synthetic_num_classes=2,
+            synthetic_train_per_class=1,
+            synthetic_val_per_class=1,
+            synthetic_test_per_class=1,
+            synthetic_image_size=64,
+        )
+    )
+    with pytest.raises(ValueError, match="needs the 'birds' set") as info:
+        cam_regions.run_regions(MapModel([]), heads, EvalConfig(), 8)
+    assert "\n" not in str(info.value)
