@@ -97,6 +97,15 @@ def region_map(example, look):
     return regions
 
 
+def far_background(regions, near_px):
+    """bool [H, W]: background pixels more than `near_px` from an object."""
+    background = regions == BACKGROUND
+    distance = cv2.distanceTransform(
+        background.astype(np.uint8), cv2.DIST_L2, 3
+    )
+    return background & (distance > near_px)
+
+
 def region_stats(scoremap, regions, near_px):
     """Mean score per region and background pixels above the own mean.
 
@@ -109,16 +118,14 @@ def region_stats(scoremap, regions, near_px):
         dict of fractions in [0, 1]; a region the image lacks is absent.
     """
     background = regions == BACKGROUND
-    distance = cv2.distanceTransform(
-        background.astype(np.uint8), cv2.DIST_L2, 3
-    )
+    far = far_background(regions, near_px)
     masks = {
         "head": regions == HEAD,
         "own": regions == OWN,
         "other": regions == OTHER,
         "background": background,
-        "near": background & (distance <= near_px),
-        "far": background & (distance > near_px),
+        "near": background & ~far,
+        "far": far,
     }
     stats = {k: float(scoremap[m].mean()) for k, m in masks.items() if m.any()}
     if "own" in stats:
@@ -132,10 +139,10 @@ def cap_background(scoremap, regions, near_px=None):
     """The map with its background (only the far part if `near_px` is
     given) capped at that background's median."""
     out = scoremap.copy()
-    mask = regions == BACKGROUND
-    if near_px is not None:
-        distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-        mask &= distance > near_px
+    if near_px is None:
+        mask = regions == BACKGROUND
+    else:
+        mask = far_background(regions, near_px)
     if mask.any():
         out[mask] = np.minimum(out[mask], np.median(out[mask]))
     return out

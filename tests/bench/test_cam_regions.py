@@ -1,22 +1,20 @@
 """bench/cam_regions.py: region codes from the generator's draws,
 hand-drawn maps, and maps built from the written part masks."""
 
-import cv2
 import numpy as np
 import pytest
-from map_model import MapModel  # tests/
+from cam_helpers import MapModel  # tests/
+from cam_helpers import tiny_synthetic
+from cam_helpers import written_parts
 
 from bench import cam_regions
 from bench.cam_regions import BACKGROUND
 from bench.cam_regions import HEAD
 from bench.cam_regions import OTHER
 from bench.cam_regions import OWN
-from wsol_tf.config import DataConfig
 from wsol_tf.config import EvalConfig
 from wsol_tf.data import build_dataset
-from wsol_tf.data import resolve_dataset
 from wsol_tf.data.synthetic import render_birds_image
-from wsol_tf.data.synthetic_files import read_part_masks
 
 SIZE = 48
 
@@ -96,38 +94,13 @@ def test_evidence_map_values():
 
 @pytest.fixture(scope="module")
 def birds(tmp_path_factory):
-    return resolve_dataset(
-        DataConfig(
-            dataset_name="synthetic",
-            cache_dir=str(tmp_path_factory.mktemp("cache")),
-            eval_image_size=SIZE,
-            eval_batch_size=4,
-            synthetic_num_classes=2,
-            synthetic_train_per_class=1,
-            synthetic_val_per_class=1,
-            synthetic_test_per_class=3,
-            synthetic_image_size=64,
-        )
+    return tiny_synthetic(
+        tmp_path_factory.mktemp("cache"), SIZE, test_per_class=3
     )
 
 
-def _written_parts(data):
-    """Part labels at SIZE from the PNGs the generator wrote (independent
-    of the re-rendering the tool does), in dataset order."""
-    parts = []
-    for batch in build_dataset(data, "test", training=False):
-        for image_id in np.asarray(batch["image_ids"]):
-            labels = read_part_masks(data.data_root, image_id.decode())
-            parts.append(
-                cv2.resize(
-                    labels, (SIZE, SIZE), interpolation=cv2.INTER_NEAREST
-                )
-            )
-    return parts
-
-
 def test_run_regions_on_maps_from_the_written_part_masks(birds):
-    parts = _written_parts(birds)
+    parts = written_parts(birds, SIZE)
     assert len(parts) == 6
     # Head 1, every larger part 0.5 (either plumage), background 0.
     maps = [np.where(p == 1, 1.0, np.where(p > 0, 0.5, 0.0)) for p in parts]
@@ -225,7 +198,7 @@ def test_as_is_score_is_the_protocols_maxboxaccv2(birds):
     from wsol_tf.evaluation.runner import evaluate_model
 
     rng = np.random.default_rng(0)
-    parts = _written_parts(birds)
+    parts = written_parts(birds, SIZE)
     maps = [(p > 0) + rng.uniform(0, 3, p.shape) for p in parts]
     config = EvalConfig()
     got = cam_regions.run_regions(MapModel(maps), birds, config, near_px=4)
@@ -239,17 +212,8 @@ def test_as_is_score_is_the_protocols_maxboxaccv2(birds):
 
 
 def test_a_set_without_plumage_draws_is_refused_in_one_line(tmp_path):
-    heads = resolve_dataset(
-        DataConfig(
-            dataset_name="synthetic_heads",
-            cache_dir=str(tmp_path),
-            eval_image_size=SIZE,
-            synthetic_num_classes=2,
-            synthetic_train_per_class=1,
-            synthetic_val_per_class=1,
-            synthetic_test_per_class=1,
-            synthetic_image_size=64,
-        )
+    heads = tiny_synthetic(
+        tmp_path, SIZE, test_per_class=1, name="synthetic_heads"
     )
     with pytest.raises(ValueError, match="needs the 'birds' set") as info:
         cam_regions.run_regions(MapModel([]), heads, EvalConfig(), 8)

@@ -4,7 +4,9 @@ hand-made maps."""
 import cv2
 import numpy as np
 import pytest
-from map_model import MapModel  # tests/
+from cam_helpers import MapModel  # tests/
+from cam_helpers import tiny_synthetic
+from cam_helpers import written_parts
 
 from wsol_tf.config import DataConfig
 from wsol_tf.data import build_dataset
@@ -96,30 +98,8 @@ def test_head_only_and_background_only_maps(data):
 def test_birds_set_shares_from_the_written_part_masks(tmp_path):
     # The "birds" set writes each val / test image's part labels as a PNG
     # at generation: an independent source of the head and object masks.
-    from wsol_tf.data.synthetic_files import read_part_masks
-
-    birds = resolve_dataset(
-        DataConfig(
-            dataset_name="synthetic",
-            cache_dir=str(tmp_path),
-            eval_image_size=SIZE,
-            eval_batch_size=4,
-            synthetic_num_classes=2,
-            synthetic_train_per_class=1,
-            synthetic_val_per_class=1,
-            synthetic_test_per_class=2,
-            synthetic_image_size=64,
-        )
-    )
-    parts = []
-    for batch in build_dataset(birds, "test", training=False):
-        for image_id in np.asarray(batch["image_ids"]):
-            labels = read_part_masks(birds.data_root, image_id.decode())
-            parts.append(
-                cv2.resize(
-                    labels, (SIZE, SIZE), interpolation=cv2.INTER_NEAREST
-                )
-            )
+    birds = tiny_synthetic(tmp_path, SIZE, test_per_class=2)
+    parts = written_parts(birds, SIZE)
     area = np.mean([(p == 1).sum() / (p > 0).sum() for p in parts]) * 100
     got = part_share(MapModel((p > 0) for p in parts), birds)
     assert got["cam_on_object"] == pytest.approx(100.0)

@@ -192,14 +192,9 @@ def render_from_image_id(data_root, split, image_id, class_id):
 def part_label_map(data_root, split, image_id, class_id):
     """Part labels of any image of a generated synthetic set, re-rendered.
 
-    Works for both styles and every split (`render_from_image_id`): the
-    part-share metric's source of head and object masks.
-
-    Args:
-        data_root: the dataset's root (holds synthetic.json).
-        split: "train", "val" or "test".
-        image_id: e.g. "images/test/001/test_00012.jpg".
-        class_id: the image's label.
+    Works for both styles and every split; arguments as
+    `render_from_image_id`. The part-share metric's source of head and
+    object masks.
 
     Returns:
         uint8 [H, W], values indexing `PART_NAMES` (union of the objects).
