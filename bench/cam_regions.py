@@ -167,9 +167,11 @@ def protocol_scoremap(raw, feature_size, size):
     return scoremaps_from_cams(small[None], size)[0]
 
 
-def _examples(data, split):
-    """(batch, [(regions at eval size)]) over a split's evaluation batches."""
-    from wsol_tf.data import build_dataset
+def region_maps(data):
+    """Region maps at the evaluation size of every test image of `data`,
+    by image id (re-rendered from the generator's draws; the same for
+    every run on the set)."""
+    from wsol_tf.data import metadata
     from wsol_tf.data.synthetic import render_from_image_id
 
     path = os.path.join(data.data_root, "synthetic.json")
@@ -188,22 +190,29 @@ def _examples(data, split):
         )
     offset = settings.get("class_offset", 0)
     size = data.eval_image_size
-    for batch in build_dataset(data, split, training=False):
-        regions = []
-        for image_id, label in zip(
-            np.asarray(batch["image_ids"]), np.asarray(batch["labels"])
-        ):
-            ex = render_from_image_id(
-                data.data_root, split, image_id.decode(), int(label)
-            )
-            regions.append(
-                cv2.resize(
-                    region_map(ex, int(label) + offset),
-                    (size, size),
-                    interpolation=cv2.INTER_NEAREST,
-                )
-            )
-        yield batch, regions
+    split = data.test_split
+    meta = metadata.read_metadata(data.metadata_root, split, data.data_root)
+    regions = {}
+    for image_id in meta.image_ids:
+        label = meta.labels[image_id]
+        ex = render_from_image_id(data.data_root, split, image_id, label)
+        regions[image_id] = cv2.resize(
+            region_map(ex, label + offset),
+            (size, size),
+            interpolation=cv2.INTER_NEAREST,
+        )
+    return regions
+
+
+def _examples(data, regions):
+    """(batch, [regions of its images]) over the test split's batches."""
+    from wsol_tf.data import build_dataset
+
+    for batch in build_dataset(data, data.test_split, training=False):
+        yield (
+            batch,
+            [regions[i.decode()] for i in np.asarray(batch["image_ids"])],
+        )
 
 
 def _evaluator(eval_config):
@@ -217,14 +226,18 @@ def _evaluator(eval_config):
     )
 
 
-def evidence_ceiling(data, eval_config, feature_size, weights=EVIDENCE_WEIGHTS):
-    """MaxBoxAccV2 of evidence maps at `feature_size` on the test split.
+def evidence_ceiling(
+    data, eval_config, feature_size, weights=EVIDENCE_WEIGHTS, regions=None
+):
+    """MaxBoxAccV2 of evidence maps at `feature_size` on the test split
+    (`regions`: `region_maps(data)`, computed if not given).
 
     Returns:
         list of dicts (own, other, iou30, iou50, iou70, mean).
     """
     evaluators = {w: _evaluator(eval_config) for w in weights}
-    for batch, regions in _examples(data, data.test_split):
+    regions = regions if regions is not None else region_maps(data)
+    for batch, batch_regions in _examples(data, regions):
         boxes = np.asarray(batch["boxes"]).astype(np.int64)
         for w, evaluator in evaluators.items():
             maps = np.stack(
@@ -232,7 +245,7 @@ def evidence_ceiling(data, eval_config, feature_size, weights=EVIDENCE_WEIGHTS):
                     protocol_scoremap(
                         evidence_map(r, *w), feature_size, data.eval_image_size
                     )
-                    for r in regions
+                    for r in batch_regions
                 ]
             )
             evaluator.accumulate_batch(maps, boxes)
@@ -251,9 +264,10 @@ def _box_row(metrics):
     }
 
 
-def run_regions(model, data, eval_config, near_px):
+def run_regions(model, data, eval_config, near_px, regions=None):
     """Region means, background above own and the counterfactual scores of
-    one trained model (anything with `compute_cams`) on the test split."""
+    one trained model (anything with `compute_cams`) on the test split
+    (`regions`: `region_maps(data)`, computed if not given)."""
     from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
 
     variants = {
@@ -263,17 +277,21 @@ def run_regions(model, data, eval_config, near_px):
     }
     evaluators = {k: _evaluator(eval_config) for k in variants}
     stats, feature_size = [], None
-    for batch, regions in _examples(data, data.test_split):
+    regions = regions if regions is not None else region_maps(data)
+    for batch, batch_regions in _examples(data, regions):
         labels = np.asarray(batch["labels"])
         _, cams = model.compute_cams(batch["images"], labels)
         cams = np.asarray(cams)
         feature_size = cams.shape[1]
         maps = scoremaps_from_cams(cams, data.eval_image_size)
         boxes = np.asarray(batch["boxes"]).astype(np.int64)
-        stats.extend(region_stats(m, r, near_px) for m, r in zip(maps, regions))
+        stats.extend(
+            region_stats(m, r, near_px) for m, r in zip(maps, batch_regions)
+        )
         for name, fn in variants.items():
             evaluators[name].accumulate_batch(
-                np.stack([fn(m, r) for m, r in zip(maps, regions)]), boxes
+                np.stack([fn(m, r) for m, r in zip(maps, batch_regions)]),
+                boxes,
             )
     keys = sorted({k for s in stats for k in s})
     means = {
@@ -433,7 +451,7 @@ def main(argv):
     result = dict(
         meta=make_tables.machine_info(), near_px=FLAGS.near_px, runs=[]
     )
-    data = None
+    data = regions = None
     for model_dir in FLAGS.runs:
         path = os.path.join(model_dir, "config.json")
         if not os.path.isfile(path):
@@ -446,19 +464,26 @@ def main(argv):
                 f"the first run on {data.data_root}: one dataset per result."
             )
         data = config.data
+        if regions is None:  # once: every run is on the same set
+            try:
+                regions = region_maps(data)
+            except ValueError as e:  # not a "birds" synthetic set
+                raise SystemExit(
+                    f"cam_regions: --runs={model_dir}: {e}"
+                ) from None
         model = load_checkpoint(
             os.path.join(model_dir, "checkpoints", "last.keras")
         )
-        try:
-            run = run_regions(model, data, config.eval, FLAGS.near_px)
-        except ValueError as e:  # not a "birds" synthetic set: one line
-            raise SystemExit(f"cam_regions: --runs={model_dir}: {e}") from None
+        run = run_regions(model, data, config.eval, FLAGS.near_px, regions)
         run["name"] = os.path.basename(os.path.normpath(model_dir))
         run["model_dir"] = model_dir
         result["runs"].append(run)
         print(run["name"], run["regions"], run["maxboxaccv2"], flush=True)
     result["evidence_ceiling"] = evidence_ceiling(
-        data, config.eval, result["runs"][-1]["feature_size"]
+        data,
+        config.eval,
+        result["runs"][-1]["feature_size"],
+        regions=regions,
     )
     make_tables.finish_meta(result["meta"])
     print(markdown(result))
