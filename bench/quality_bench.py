@@ -128,6 +128,14 @@ def define_flags():
         "--runs_dir, in float32 (test metrics, part shares, val "
         "MaxBoxAccV2); training is not repeated.",
     )
+    flags.DEFINE_integer(
+        "reevaluate_test_per_class",
+        None,
+        "With --reevaluate: score on a test split of N images per class of "
+        "the runs' synthetic set (train and val unchanged) instead of the "
+        "runs' own, and measure the set's properties again on it.",
+        lower_bound=1,
+    )
     flags.DEFINE_list(
         "compare",
         [],
@@ -226,7 +234,34 @@ def evaluate_run(model, config):
     return result
 
 
-def reevaluate(result, runs_dir):
+def with_test_per_class(config, test_per_class):
+    """`config` on the same synthetic set with `test_per_class` test images
+    per class (generated into the config's cache once).
+
+    The generator renders each image from (seed, split, index), so the
+    train and val splits are unchanged: a run trained on the set is scored
+    on a larger draw of its test split without retraining.
+    """
+    from wsol_tf.data.resolve import SYNTHETIC_DATASETS
+    from wsol_tf.data.resolve import resolve_dataset
+
+    data = config.data
+    if data.dataset_name not in SYNTHETIC_DATASETS:
+        raise ValueError(
+            f"--reevaluate_test_per_class: the runs are on "
+            f"{data.dataset_name!r}; only the synthetic sets "
+            f"({sorted(SYNTHETIC_DATASETS)}) can draw a new test split."
+        )
+    data = data.replace(
+        synthetic_test_per_class=test_per_class,
+        data_root="",
+        metadata_root="",
+        mask_metadata_root="",
+    )
+    return dataclasses.replace(config, data=resolve_dataset(data))
+
+
+def reevaluate(result, runs_dir, test_per_class=None):
     """Re-scores every run of `result` from `runs_dir/<row>_seed<seed>`.
 
     Loads each run's last checkpoint (its final weights, the ones the
@@ -234,17 +269,25 @@ def reevaluate(result, runs_dir):
     (`callbacks.checkpoint.load_checkpoint`: checked, in float32) and its
     config.json, and replaces the run's test metrics, part shares and val
     MaxBoxAccV2; its training time and losses stay.
-    For results whose runs were scored in the training precision.
+    For results whose runs were scored in the training precision, and
+    (`test_per_class`) to score synthetic runs on a larger test split of
+    the same set (`with_test_per_class`); the set's properties (centred
+    Gaussian, head share) are then measured again on that split.
     """
     from wsol_tf.callbacks.checkpoint import load_checkpoint
     from wsol_tf.config import ExperimentConfig
 
-    trained_in = set()
+    trained_in, measured = set(), False
     for run in result["runs"]:
         model_dir = os.path.join(runs_dir, f"{run['row']}_seed{run['seed']}")
         # The run's own config (data, eval protocol), not the bench's flags.
         with open(os.path.join(model_dir, "config.json")) as f:
             config = ExperimentConfig.from_json(f.read())
+        if test_per_class:
+            config = with_test_per_class(config, test_per_class)
+            if not measured:  # one set for every run of a result
+                result["dataset"] = dataset_properties(config)
+                measured = True
         model = load_checkpoint(
             os.path.join(model_dir, "checkpoints", "last.keras")
         )
@@ -261,6 +304,8 @@ def reevaluate(result, runs_dir):
         "runs_dir": runs_dir,
         "trained_in": sorted(trained_in),
     }
+    if test_per_class:
+        result["reevaluated"]["test_per_class"] = test_per_class
     result["summary"] = summarize(result)
     return result
 
@@ -437,7 +482,11 @@ def main(argv):
         return
     if FLAGS.reevaluate:
         with open(output) as f:
-            result = reevaluate(json.load(f), FLAGS.runs_dir)
+            result = reevaluate(
+                json.load(f),
+                FLAGS.runs_dir,
+                FLAGS.reevaluate_test_per_class,
+            )
         make_tables.write_json(output, result)
         _write_tables(result, output, FLAGS.section)
         return
@@ -572,6 +621,12 @@ def _write_tables(result, output, section="quality"):
             f"{again['utc']} (`--reevaluate`); the runs trained in "
             f"{', '.join(again['trained_in'])}."
         )
+        if again.get("test_per_class"):
+            body += (
+                f" Scored on a test split of {again['test_per_class']} "
+                "images per class of the same set "
+                "(`--reevaluate_test_per_class`; train and val unchanged)."
+            )
     body += f"\n\n(Generated from `bench/results/{os.path.basename(output)}`.)"
     print(body)
     make_tables.write_text(output[: -len(".json")] + ".md", body)

@@ -1,5 +1,7 @@
 """bench/quality_bench.py: row configs, paired differences, tables."""
 
+import pathlib
+
 import pytest
 
 from bench import quality_bench
@@ -204,7 +206,7 @@ def test_reevaluate_rescores_each_run_from_its_last_checkpoint(tmp_path):
         "--novisualize",
         "--noexport",
     )
-    _, _, final = training.run_training(config, verbose=0)
+    model, _, final = training.run_training(config, verbose=0)
     stale = {"maxboxaccv2": -1.0, "top1_cls": -1.0, "pxap": -1.0}
     result = {
         "base": {"train": {"epochs": 2}},
@@ -227,3 +229,47 @@ def test_reevaluate_rescores_each_run_from_its_last_checkpoint(tmp_path):
     assert result["summary"]["cam"]["maxboxaccv2"]["mean"] == pytest.approx(
         final["maxboxaccv2"]
     )
+
+    # On a larger test split of the same set: the run's model scored on a
+    # set written by the generator itself with 3 test images per class.
+    from wsol_tf.data import build_dataset
+    from wsol_tf.data import synthetic
+    from wsol_tf.evaluation.runner import evaluate_model
+
+    quality_bench.reevaluate(result, str(runs_dir), test_per_class=3)
+
+    with open(runs_dir / "cam_seed0" / "config.json") as f:
+        data = ExperimentConfig.from_json(f.read()).data  # resolved
+    root = synthetic.generate_synthetic_dataset(
+        tmp_path / "t3",
+        num_classes=data.synthetic_num_classes,
+        train_per_class=data.synthetic_train_per_class,
+        val_per_class=data.synthetic_val_per_class,
+        test_per_class=3,
+        image_size=data.synthetic_image_size,
+        seed=data.synthetic_seed,
+    )
+    train = sorted((tmp_path / "t3" / "images" / "train").rglob("*.jpg"))
+    old = pathlib.Path(data.data_root, "images", "train")
+    assert [p.relative_to(tmp_path / "t3") for p in train] == [
+        p.relative_to(data.data_root) for p in sorted(old.rglob("*.jpg"))
+    ]
+    for path in train:  # the run's training images, byte for byte
+        twin = pathlib.Path(data.data_root, path.relative_to(tmp_path / "t3"))
+        assert path.read_bytes() == twin.read_bytes()
+    t3 = data.replace(
+        data_root=root,
+        metadata_root=str(pathlib.Path(root, synthetic.BOXES_DIR)),
+        mask_metadata_root=str(pathlib.Path(root, synthetic.MASKS_DIR)),
+    )
+    expected = evaluate_model(
+        model.as_float32(),
+        build_dataset(t3, t3.test_split, training=False),
+        config.eval,
+    )
+    run = result["runs"][0]
+    assert expected["num_images"] == 3 * data.synthetic_num_classes
+    for key in ("maxboxaccv2", "maxboxacc_50", "top1_cls", "pxap"):
+        assert run[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert result["dataset"]["center_gaussian"]["num_images"] == 6
+    assert result["reevaluated"]["test_per_class"] == 3
