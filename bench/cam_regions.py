@@ -45,6 +45,16 @@ except ImportError:  # imported as bench.cam_regions (its tests)
 FLAGS = flags.FLAGS
 
 BACKGROUND, HEAD, OWN, OTHER = 0, 1, 2, 3
+# The background by what painted it (BACKGROUND is the smooth colour
+# field): the ground band of the class's own context kind or of another
+# kind, and the clutter patches.
+GROUND_OWN, GROUND_OTHER, CLUTTER = 4, 5, 6
+BACKGROUND_KINDS = (
+    ("field", BACKGROUND),
+    ("ground_own", GROUND_OWN),
+    ("ground_other", GROUND_OTHER),
+    ("clutter", CLUTTER),
+)
 _PARTS = ((2, "body"), (3, "wings"), (4, "tail"))  # synthetic_birds labels
 # (own, other) weights of the evidence maps (the head is 1): the whole
 # object, the head alone, then the larger parts at 0.3 or 0.1 of the head
@@ -69,6 +79,13 @@ def define_flags():
         "Background within this many pixels of an object "
         "(at the evaluation size) is 'near'.",
     )
+    flags.DEFINE_integer(
+        "test_per_class",
+        None,
+        "Score on a test split of N images per class of the runs' set "
+        "(train and val unchanged) instead of the runs' own.",
+        lower_bound=1,
+    )
     flags.DEFINE_string("output", None, "Result JSON.")
     flags.DEFINE_string(
         "section",
@@ -82,14 +99,30 @@ def define_flags():
 
 
 def region_map(example, look):
-    """uint8 [H, W] of BACKGROUND / HEAD / OWN / OTHER for one example.
+    """uint8 [H, W] region codes of one example: HEAD / OWN / OTHER on the
+    objects, the background's kind elsewhere (`BACKGROUND_KINDS`).
 
     Args:
         example: a `synthetic_birds.BirdExample`.
         look: the generator class the image's class looks like (its label
-            plus the set's `class_offset`): parts drawn from it are OWN.
+            plus the set's `class_offset`): parts drawn from it are OWN, a
+            ground band of its context kind is GROUND_OWN.
     """
+    from wsol_tf.data import synthetic_birds
+
+    names = synthetic_birds.BACKGROUND_LABELS
+    painted = example.background_labels
+    own_kind = synthetic_birds.CONTEXT_KINDS[
+        look % len(synthetic_birds.CONTEXT_KINDS)
+    ]
+    ground = (
+        GROUND_OWN
+        if example.background_kinds[1] == own_kind
+        else (GROUND_OTHER)
+    )
     regions = np.zeros(example.image.shape[:2], np.uint8)
+    regions[painted == names.index("ground")] = ground
+    regions[painted == names.index("clutter")] = CLUTTER
     for labels, styles in zip(example.part_labels, example.styles):
         for value, part in _PARTS:
             regions[labels == value] = OWN if styles[part] == look else OTHER
@@ -97,9 +130,14 @@ def region_map(example, look):
     return regions
 
 
+def is_background(regions):
+    """bool [H, W]: the background pixels of a region map, of any kind."""
+    return (regions == BACKGROUND) | (regions >= GROUND_OWN)
+
+
 def far_background(regions, near_px):
     """bool [H, W]: background pixels more than `near_px` from an object."""
-    background = regions == BACKGROUND
+    background = is_background(regions)
     distance = cv2.distanceTransform(
         background.astype(np.uint8), cv2.DIST_L2, 3
     )
@@ -115,10 +153,14 @@ def region_stats(scoremap, regions, near_px):
         near_px: background within this distance of an object is "near".
 
     Returns:
-        dict of fractions in [0, 1]; a region the image lacks is absent.
+        dict of fractions in [0, 1]: the mean score of each region, and
+        for the whole background and each of its kinds the share of its
+        pixels above the own-plumage mean (`<region>_above_own`); a region
+        the image lacks is absent.
     """
-    background = regions == BACKGROUND
+    background = is_background(regions)
     far = far_background(regions, near_px)
+    kinds = {name: regions == code for name, code in BACKGROUND_KINDS}
     masks = {
         "head": regions == HEAD,
         "own": regions == OWN,
@@ -126,12 +168,15 @@ def region_stats(scoremap, regions, near_px):
         "background": background,
         "near": background & ~far,
         "far": far,
+        **kinds,
     }
     stats = {k: float(scoremap[m].mean()) for k, m in masks.items() if m.any()}
     if "own" in stats:
-        stats["background_above_own"] = float(
-            (scoremap[background] > stats["own"]).mean()
-        )
+        for name in ("background", *kinds):
+            if masks[name].any():
+                stats[f"{name}_above_own"] = float(
+                    (scoremap[masks[name]] > stats["own"]).mean()
+                )
     return stats
 
 
@@ -140,7 +185,7 @@ def cap_background(scoremap, regions, near_px=None):
     given) capped at that background's median."""
     out = scoremap.copy()
     if near_px is None:
-        mask = regions == BACKGROUND
+        mask = is_background(regions)
     else:
         mask = far_background(regions, near_px)
     if mask.any():
@@ -149,8 +194,10 @@ def cap_background(scoremap, regions, near_px=None):
 
 
 def evidence_map(regions, own, other):
-    """float [H, W]: head 1, own plumage `own`, other plumage `other`."""
-    values = np.array([0.0, 1.0, own, other])
+    """float [H, W]: head 1, own plumage `own`, other plumage `other`, the
+    background (every kind) 0."""
+    values = np.zeros(CLUTTER + 1)
+    values[[HEAD, OWN, OTHER]] = 1.0, own, other
     return values[regions]
 
 
@@ -360,6 +407,8 @@ def markdown(result):
             table,
         )
     ]
+    if any("field" in r["regions"] for r in result["runs"]):
+        lines += ["", _kinds_table(rows)]
     lines.append("")
     lines.append(
         f"Mean protocol score map (x 100) per region of the test images; "
@@ -401,6 +450,31 @@ def markdown(result):
     return "\n".join(lines)
 
 
+def _kinds_table(rows):
+    """The background by what painted it: mean score and % of its pixels
+    above the own-plumage mean, per row."""
+    table = []
+    for name, runs in rows.items():
+        cells = []
+        for kind, _ in BACKGROUND_KINDS:
+            for key in (kind, f"{kind}_above_own"):
+                cells.append(
+                    make_tables.mean_std(
+                        [r["regions"].get(key) for r in runs], digits=1
+                    )
+                )
+        table.append([f"{name} ({len(runs)})", *cells])
+    header = ["row (runs)"]
+    for label in (
+        "colour field",
+        "own ground band",
+        "other ground band",
+        "clutter",
+    ):
+        header += [label, f"% {label} above own"]
+    return make_tables.md_table(header, table)
+
+
 def short_command(command, result):
     """`command` with its --runs list as `<N runs in PARENT>` when the runs
     share a parent directory (the bench's runs_dir)."""
@@ -440,6 +514,7 @@ def main(argv):
     del argv
     from wsol_tf.callbacks.checkpoint import load_checkpoint
     from wsol_tf.config import ExperimentConfig
+    from wsol_tf.data.resolve import with_synthetic_test_split
 
     if FLAGS.write_readme:
         if not FLAGS.output or not FLAGS.section:
@@ -451,21 +526,24 @@ def main(argv):
     result = dict(
         meta=make_tables.machine_info(), near_px=FLAGS.near_px, runs=[]
     )
-    data = regions = None
+    data = regions = trained_on = None
     for model_dir in FLAGS.runs:
         path = os.path.join(model_dir, "config.json")
         if not os.path.isfile(path):
             raise app.UsageError(f"--runs: {path} not found (not a run dir).")
         with open(path) as f:
             config = ExperimentConfig.from_json(f.read())
-        if data is not None and config.data.data_root != data.data_root:
+        if trained_on and config.data.data_root != trained_on:
             raise app.UsageError(
                 f"--runs: {model_dir} was trained on {config.data.data_root}, "
-                f"the first run on {data.data_root}: one dataset per result."
+                f"the first run on {trained_on}: one dataset per result."
             )
-        data = config.data
+        trained_on = config.data.data_root
         if regions is None:  # once: every run is on the same set
+            data = config.data
             try:
+                if FLAGS.test_per_class:
+                    data = with_synthetic_test_split(data, FLAGS.test_per_class)
                 regions = region_maps(data)
             except ValueError as e:  # not a "birds" synthetic set
                 raise SystemExit(

@@ -234,33 +234,6 @@ def evaluate_run(model, config):
     return result
 
 
-def with_test_per_class(config, test_per_class):
-    """`config` on the same synthetic set with `test_per_class` test images
-    per class (generated into the config's cache once).
-
-    The generator renders each image from (seed, split, index), so the
-    train and val splits are unchanged: a run trained on the set is scored
-    on a larger draw of its test split without retraining.
-    """
-    from wsol_tf.data.resolve import SYNTHETIC_DATASETS
-    from wsol_tf.data.resolve import resolve_dataset
-
-    data = config.data
-    if data.dataset_name not in SYNTHETIC_DATASETS:
-        raise ValueError(
-            f"--reevaluate_test_per_class: the runs are on "
-            f"{data.dataset_name!r}; only the synthetic sets "
-            f"({sorted(SYNTHETIC_DATASETS)}) can draw a new test split."
-        )
-    data = data.replace(
-        synthetic_test_per_class=test_per_class,
-        data_root="",
-        metadata_root="",
-        mask_metadata_root="",
-    )
-    return dataclasses.replace(config, data=resolve_dataset(data))
-
-
 def reevaluate(result, runs_dir, test_per_class=None):
     """Re-scores every run of `result` from `runs_dir/<row>_seed<seed>`.
 
@@ -271,11 +244,13 @@ def reevaluate(result, runs_dir, test_per_class=None):
     MaxBoxAccV2; its training time and losses stay.
     For results whose runs were scored in the training precision, and
     (`test_per_class`) to score synthetic runs on a larger test split of
-    the same set (`with_test_per_class`); the set's properties (centred
-    Gaussian, head share) are then measured again on that split.
+    the same set (`data.resolve.with_synthetic_test_split`); the set's
+    properties (centred Gaussian, head share) are then measured again on
+    that split.
     """
     from wsol_tf.callbacks.checkpoint import load_checkpoint
     from wsol_tf.config import ExperimentConfig
+    from wsol_tf.data.resolve import with_synthetic_test_split
 
     trained_in, measured = set(), False
     for run in result["runs"]:
@@ -284,7 +259,10 @@ def reevaluate(result, runs_dir, test_per_class=None):
         with open(os.path.join(model_dir, "config.json")) as f:
             config = ExperimentConfig.from_json(f.read())
         if test_per_class:
-            config = with_test_per_class(config, test_per_class)
+            config = dataclasses.replace(
+                config,
+                data=with_synthetic_test_split(config.data, test_per_class),
+            )
             if not measured:  # one set for every run of a result
                 result["dataset"] = dataset_properties(config)
                 measured = True

@@ -9,6 +9,9 @@ from cam_helpers import written_parts
 
 from bench import cam_regions
 from bench.cam_regions import BACKGROUND
+from bench.cam_regions import CLUTTER
+from bench.cam_regions import GROUND_OTHER
+from bench.cam_regions import GROUND_OWN
 from bench.cam_regions import HEAD
 from bench.cam_regions import OTHER
 from bench.cam_regions import OWN
@@ -22,6 +25,7 @@ SIZE = 48
 @pytest.mark.parametrize("rate, code", [(1.0, OWN), (0.0, OTHER)])
 def test_region_map_follows_the_plumage_draws(rate, code):
     # body_rate 1: every larger part shows the class's own plumage; 0: none.
+    # context_rate 1: the ground band is always the class's own kind.
     for index in range(4):
         ex = render_birds_image(
             0,
@@ -31,12 +35,22 @@ def test_region_map_follows_the_plumage_draws(rate, code):
             num_classes=4,
             image_size=64,
             body_rate=rate,
+            context_rate=rate,
         )
         regions = cam_regions.region_map(ex, index % 4)
         labels = ex.part_labels.max(0)
         assert ((regions == HEAD) == (labels == 1)).all()
         assert (regions[np.isin(labels, (2, 3, 4))] == code).all()
-        assert (regions[labels == 0] == BACKGROUND).all()
+        background = regions[labels == 0]
+        painted = ex.background_labels[labels == 0]
+        assert (background[painted == 0] == BACKGROUND).all()
+        assert (background[painted == 2] == CLUTTER).all()
+        ground = background[painted == 1]
+        if rate == 1.0:
+            assert ground.size and (ground == GROUND_OWN).all()
+        else:  # a random kind: own or not, one code for the whole band
+            assert len(set(ground)) == 1
+            assert ground[0] in (GROUND_OWN, GROUND_OTHER)
 
 
 def _hand_drawn():
@@ -48,7 +62,8 @@ def _hand_drawn():
     scoremap[regions == HEAD] = 1.0
     scoremap[regions == OWN] = 0.5
     scoremap[regions == OTHER] = 0.2
-    scoremap[0:2, 0:2] = 0.6  # 4 background pixels, far from the object
+    regions[0:2, 0:2] = CLUTTER  # 4 background pixels, far from the object
+    scoremap[0:2, 0:2] = 0.6
     return scoremap, regions
 
 
@@ -64,6 +79,10 @@ def test_region_stats_on_a_hand_drawn_map():
     assert stats["far"] > stats["background"]
     # Only the 4 patch pixels score above the own-plumage mean 0.5.
     assert stats["background_above_own"] == pytest.approx(4 / background)
+    assert stats["clutter"] == pytest.approx(0.6)
+    assert stats["clutter_above_own"] == 1.0
+    assert stats["field"] == 0.0 and stats["field_above_own"] == 0.0
+    assert "ground_own" not in stats and "ground_other_above_own" not in stats
     # No background pixel is within 0 px of the object: all of it is far.
     stats = cam_regions.region_stats(scoremap, regions, near_px=0)
     assert "near" not in stats
@@ -73,7 +92,8 @@ def test_region_stats_on_a_hand_drawn_map():
 def test_cap_background_caps_only_the_background():
     scoremap, regions = _hand_drawn()
     capped = cam_regions.cap_background(scoremap, regions)
-    object_ = regions != BACKGROUND
+    object_ = ~cam_regions.is_background(regions)
+    assert object_.sum() == 48
     assert (capped[object_] == scoremap[object_]).all()
     # The background's median is 0: the bright patch goes, nothing rises.
     assert (capped[~object_] == 0.0).all()
@@ -90,6 +110,7 @@ def test_evidence_map_values():
     assert set(np.unique(got[regions == OTHER])) == {-0.3}
     assert set(np.unique(got[regions == HEAD])) == {1.0}
     assert set(np.unique(got[regions == BACKGROUND])) == {0.0}
+    assert set(np.unique(got[regions == CLUTTER])) == {0.0}
 
 
 @pytest.fixture(scope="module")

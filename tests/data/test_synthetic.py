@@ -29,6 +29,15 @@ TINY = dict(
 )
 
 
+def _tiny_config(tmp_path, **changes):
+    """A `DataConfig` of the TINY set, cached under `tmp_path`."""
+    return DataConfig(
+        cache_dir=str(tmp_path),
+        **{f"synthetic_{k}": v for k, v in TINY.items()},
+        **changes,
+    )
+
+
 def _files(root):
     out = {}
     for d, _, names in os.walk(root):
@@ -79,15 +88,7 @@ def test_deterministic_for_a_seed(tiny_synthetic, tmp_path):
 
 def test_heads_set_is_byte_identical_under_its_name(tmp_path):
     root = resolve_dataset(
-        DataConfig(
-            dataset_name="synthetic_heads",
-            cache_dir=str(tmp_path),
-            synthetic_num_classes=3,
-            synthetic_train_per_class=2,
-            synthetic_val_per_class=1,
-            synthetic_test_per_class=2,
-            synthetic_image_size=48,
-        )
+        _tiny_config(tmp_path, dataset_name="synthetic_heads")
     ).data_root
     assert os.path.basename(root) == "synthetic_v1_c3_n2-1-2_s48_seed0"
     files = _files(root)
@@ -266,3 +267,26 @@ def test_default_size_generates_in_under_a_minute(tmp_path):
     start = time.perf_counter()
     generate_synthetic_dataset(str(tmp_path / "d"), style="heads")
     assert time.perf_counter() - start < 60
+
+
+def test_a_larger_test_split_keeps_train_and_val_byte_identical(tmp_path):
+    from wsol_tf.data.resolve import with_synthetic_test_split
+
+    small = resolve_dataset(_tiny_config(tmp_path))
+    large = with_synthetic_test_split(small, 5)
+    assert large.synthetic_test_per_class == 5
+    assert os.path.basename(large.data_root).endswith("_n2-1-5_s48_seed0")
+    for split in ("train", "val"):
+        a = _files(os.path.join(small.data_root, "images", split))
+        assert a == _files(os.path.join(large.data_root, "images", split))
+        meta = read_metadata(large.metadata_root, split, large.data_root)
+        assert (
+            meta.image_ids
+            == read_metadata(
+                small.metadata_root, split, small.data_root
+            ).image_ids
+        )
+    test = read_metadata(large.metadata_root, "test", large.data_root)
+    assert len(test.image_ids) == 15
+    with pytest.raises(ValueError, match="dataset_name='CUB'"):
+        with_synthetic_test_split(small.replace(dataset_name="CUB"), 5)

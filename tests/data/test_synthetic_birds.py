@@ -13,6 +13,7 @@ from wsol_tf.data import generate_synthetic_dataset
 from wsol_tf.data import read_metadata
 from wsol_tf.data import resolve_dataset
 from wsol_tf.data import synthetic_birds
+from wsol_tf.data import synthetic_render
 from wsol_tf.data.synthetic import part_label_map
 from wsol_tf.data.synthetic import read_part_masks
 from wsol_tf.data.synthetic import render_birds_image
@@ -109,6 +110,38 @@ def test_background_holds_no_head_and_no_body_texture(examples, monkeypatch):
             synthetic_birds.plumage(s["body"])[0] for s in ex.styles
         ]
         calls.clear()
+
+
+def test_background_labels_mark_what_painted_each_pixel(monkeypatch):
+    # Each painter's pixels read off the image itself: those it changed.
+    painted = {}
+    context, clutter = synthetic_birds._context, synthetic_render.clutter
+
+    def spy(name, painter):
+        def paint(rng, image, *args):
+            before = image.copy()
+            out = painter(rng, image, *args)
+            painted[name] = (image != before).any(-1)
+            return out
+
+        return paint
+
+    monkeypatch.setattr(synthetic_birds, "_context", spy("ground", context))
+    monkeypatch.setattr(synthetic_render, "clutter", spy("clutter", clutter))
+    for i in range(12):
+        ex = _render(i)
+        labels = ex.background_labels
+        assert labels.shape == ex.image.shape[:2]
+        names = synthetic_birds.BACKGROUND_LABELS
+        clutter_px = labels == names.index("clutter")
+        ground_px = labels == names.index("ground")
+        # Changed pixels lie in their label (clutter goes over the ground);
+        # a patch pixel may keep its colour, hardly ever.
+        assert not (painted["clutter"] & ~clutter_px).any()
+        assert (painted["clutter"] | ~clutter_px).mean() > 0.99
+        assert not (painted["ground"] & ~(ground_px | clutter_px)).any()
+        assert painted["ground"][ground_px].mean() > 0.99
+        assert (labels == 0).any() and ground_px.any() and clutter_px.any()
 
 
 def test_larger_parts_correlate_with_the_class_at_body_rate():

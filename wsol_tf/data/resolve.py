@@ -97,6 +97,33 @@ def resolve_dataset(data_config):
     return cfg.replace(**changes)
 
 
+def with_synthetic_test_split(data_config, test_per_class):
+    """The same synthetic set with `test_per_class` test images per class,
+    resolved (generated into the config's cache once).
+
+    The generator renders each image from (seed, split, index), so the
+    train and val splits are unchanged: a run trained on the set can be
+    scored on a larger draw of its test split without retraining.
+
+    Raises:
+        ValueError: when `data_config` is not a synthetic set.
+    """
+    if data_config.dataset_name not in SYNTHETIC_DATASETS:
+        raise ValueError(
+            f"Expected a synthetic set ({sorted(SYNTHETIC_DATASETS)}) to draw "
+            f"a new test split of. Received: "
+            f"dataset_name={data_config.dataset_name!r}"
+        )
+    return resolve_dataset(
+        data_config.replace(
+            synthetic_test_per_class=int(test_per_class),
+            data_root="",
+            metadata_root="",
+            mask_metadata_root="",
+        )
+    )
+
+
 def synthetic_settings(data_config):
     """Generator keyword arguments of a synthetic `DataConfig`.
 

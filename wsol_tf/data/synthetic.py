@@ -304,7 +304,7 @@ def generate_synthetic_dataset(
     num_classes=4,
     train_per_class=64,
     val_per_class=8,
-    test_per_class=16,
+    test_per_class=128,
     image_size=128,
     seed=0,
     head_scale=1.0,

@@ -37,6 +37,9 @@ BODY_FAMILIES = ("scales", "chevrons", "speckle", "rosettes")
 CONTEXT_KINDS = ("water", "grass", "sand", "rock")
 CLUTTER_KINDS = synthetic_render.CLUTTER_KINDS
 PART_NAMES = ("background", "head", "body", "wings", "tail")  # label values
+# Values of BirdExample.background_labels: what the background was painted
+# with, before the objects went over it (clutter over the ground band).
+BACKGROUND_LABELS = ("colour_field", "ground", "clutter")
 # Muted plumage hues, far from the saturated head palette.
 BODY_HUES = (
     (150, 110, 70),
@@ -80,12 +83,14 @@ CONTEXT_RATE = 0.2
 
 # synthetic_render.Example's fields without distractor heads, plus:
 # part_labels uint8 [N, H, W] (index into PART_NAMES), styles (per object:
-# {"body", "wings", "tail"} -> the style class drawn) and background_kinds
-# (names of everything painted as background).
+# {"body", "wings", "tail"} -> the style class drawn), background_kinds
+# (names of everything painted as background: "colour_field", the ground
+# band's context kind, then each clutter patch's kind) and
+# background_labels uint8 [H, W] (index into BACKGROUND_LABELS).
 BirdExample = collections.namedtuple(
     "BirdExample",
     [f for f in synthetic_render.Example._fields if "distractor" not in f]
-    + ["part_labels", "styles", "background_kinds"],
+    + ["part_labels", "styles", "background_kinds", "background_labels"],
 )
 
 
@@ -221,7 +226,8 @@ def _paint_object(rng, image, labels, g, u, v, styles, side):
 
 
 def _context(rng, image, xx, yy, kind, side):
-    """A textured ground band at the bottom of the image."""
+    """Paints a textured ground band at the bottom of the image; returns
+    its bool [H, W] mask."""
     top = image.shape[0] * rng.uniform(0.6, 0.75)
     wave = side * rng.uniform(0.4, 0.8)
     edge = top + side * 0.03 * np.sin(2 * np.pi * xx / wave)
@@ -243,6 +249,7 @@ def _context(rng, image, xx, yy, kind, side):
         p = p + rng.uniform(-0.1, 0.1, size=xx.shape)
     tex = lo * (1 - p[..., None]) + hi * p[..., None]
     image[band] = tex[band]
+    return band
 
 
 def render_birds_example(
@@ -288,8 +295,12 @@ def render_birds_example(
     own = rng.uniform() < context_rate
     kind = look % len(CONTEXT_KINDS)
     kind = CONTEXT_KINDS[kind if own else int(rng.integers(len(CONTEXT_KINDS)))]
-    _context(rng, image, xx, yy, kind, side)
-    clutter = synthetic_render.clutter(rng, image, xx, yy, side)
+    background_labels = _context(rng, image, xx, yy, kind, side).astype(
+        np.uint8
+    )
+    patches = np.zeros(background_labels.shape, bool)
+    clutter = synthetic_render.clutter(rng, image, xx, yy, side, patches)
+    background_labels[patches] = 2
     instance_masks, part_labels, boxes, styles = [], [], [], []
     head_shape = synthetic_render.head_style(look)[1]
     for g, (cx, cy, _) in objects:
@@ -324,5 +335,6 @@ def render_birds_example(
         part_labels=part_labels,
         styles=tuple(styles),
         background_kinds=("colour_field", kind) + tuple(clutter),
+        background_labels=background_labels,
         ignore_mask=band & ~union,
     )

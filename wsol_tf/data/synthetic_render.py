@@ -199,8 +199,11 @@ def background(rng, width, height):
 CLUTTER_KINDS = ("stripes", "checkers", "dots")
 
 
-def clutter(rng, image, full_xx, full_yy, side):
+def clutter(rng, image, full_xx, full_yy, side, mask=None):
     """Random patches of stripes / checkers / dots in random colours.
+
+    Args:
+        mask: optional bool [H, W]; every patch's pixels are set in it.
 
     Returns:
         The `CLUTTER_KINDS` name of every patch painted, in order.
@@ -236,6 +239,8 @@ def clutter(rng, image, full_xx, full_yy, side):
             ) > 0.6
         out[region & on] = colours[0]
         out[region & ~on] = colours[1]
+        if mask is not None:
+            mask[window] |= region
     return kinds
 
 
