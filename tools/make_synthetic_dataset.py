@@ -11,6 +11,7 @@ give byte-identical files; the default size takes a few seconds.
 from absl import flags
 
 from wsol_tf.cli.errors import run_tool
+from wsol_tf.config import DataConfig
 from wsol_tf.data import generate_synthetic_dataset
 from wsol_tf.data.synthetic import STYLES
 
@@ -22,16 +23,30 @@ _STYLE = flags.DEFINE_enum(
     "birds: graded class evidence (dataset_name synthetic); heads: the "
     "first set, only the head is evidence (dataset_name synthetic_heads).",
 )
+# Defaults: the run settings' synthetic_* (what tools/train.py generates).
+_D = DataConfig()
 _NUM_CLASSES = flags.DEFINE_integer(
-    "num_classes", 4, "Classes (birds 1-24, heads 1-96)."
+    "num_classes",
+    _D.synthetic_num_classes,
+    "Classes (birds 1-24, heads 1-96).",
 )
-_TRAIN = flags.DEFINE_integer("train_per_class", 64, "Train images/class.")
-_VAL = flags.DEFINE_integer("val_per_class", 8, "Val images/class.")
-_TEST = flags.DEFINE_integer("test_per_class", 16, "Test images/class.")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Nominal image side.")
-_SEED = flags.DEFINE_integer("seed", 0, "Generator seed.")
+_TRAIN = flags.DEFINE_integer(
+    "train_per_class", _D.synthetic_train_per_class, "Train images/class."
+)
+_VAL = flags.DEFINE_integer(
+    "val_per_class", _D.synthetic_val_per_class, "Val images/class."
+)
+_TEST = flags.DEFINE_integer(
+    "test_per_class", _D.synthetic_test_per_class, "Test images/class."
+)
+_IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size", _D.synthetic_image_size, "Nominal image side."
+)
+_SEED = flags.DEFINE_integer("seed", _D.synthetic_seed, "Generator seed.")
 _HEAD_SCALE = flags.DEFINE_float(
-    "head_scale", 1.0, "x the head (part) area (birds <= 2, heads <= 3)."
+    "head_scale",
+    _D.synthetic_head_scale,
+    "x the head (part) area (birds <= 2, heads <= 3).",
 )
 _BODY_RATE = flags.DEFINE_float(
     "body_rate",

@@ -49,6 +49,7 @@ import tempfile
 
 import numpy as np
 
+from wsol_tf.config import DataConfig
 from wsol_tf.data import synthetic_birds
 from wsol_tf.data import synthetic_files
 from wsol_tf.data import synthetic_render
@@ -297,17 +298,21 @@ def _settings(
     return settings
 
 
+# The set's sizes and seed default to the run settings' (one place).
+_DEFAULTS = DataConfig()
+
+
 def generate_synthetic_dataset(
     root,
     *,
     style="birds",
-    num_classes=4,
-    train_per_class=64,
-    val_per_class=8,
-    test_per_class=128,
-    image_size=128,
-    seed=0,
-    head_scale=1.0,
+    num_classes=_DEFAULTS.synthetic_num_classes,
+    train_per_class=_DEFAULTS.synthetic_train_per_class,
+    val_per_class=_DEFAULTS.synthetic_val_per_class,
+    test_per_class=_DEFAULTS.synthetic_test_per_class,
+    image_size=_DEFAULTS.synthetic_image_size,
+    seed=_DEFAULTS.synthetic_seed,
+    head_scale=_DEFAULTS.synthetic_head_scale,
     body_rate=None,
     context_rate=None,
     class_offset=None,
