@@ -58,9 +58,12 @@ setup(
         "tune": ["keras-tuner[bayesian]>=1.4.8"],
         # torch (CPU wheel) is the reference of the converter and optimizer
         # tests; 2.13.0 is the version those were checked against.
+        # pytest-xdist: the suite runs on 2 worker processes (pyproject's
+        # addopts), one test file per worker.
         "test": [
             TF_CPU,
             "pytest>=8",
+            "pytest-xdist>=3.5",
             "keras-tuner[bayesian]>=1.4.8",
             "torch==2.13.0",
         ],
