@@ -203,8 +203,9 @@ def run_one(config):
     result = dict(metrics)
     # In float32, as the test metrics (run_training's final report).
     result.update(part_share(model.as_float32(), config.data))
-    val = history.history.get("val_maxboxaccv2")
-    result["val_maxboxaccv2"] = float(val[-1]) if val else None
+    for key in ("val_maxboxaccv2", "val_top1_cls"):
+        val = history.history.get(key)
+        result[key] = float(val[-1]) if val else None
     for key in ("ca_loss", "valid_fraction", "fc_loss"):
         if key in history.history:
             result[f"last_{key}"] = float(history.history[key][-1])
@@ -231,6 +232,7 @@ def evaluate_run(model, config):
         config.eval,
     )
     result["val_maxboxaccv2"] = val["maxboxaccv2"]
+    result["val_top1_cls"] = val["top1_cls"]
     return result
 
 
