@@ -258,7 +258,13 @@ def reevaluate(result, runs_dir, test_per_class=None):
     for run in result["runs"]:
         model_dir = os.path.join(runs_dir, f"{run['row']}_seed{run['seed']}")
         # The run's own config (data, eval protocol), not the bench's flags.
-        with open(os.path.join(model_dir, "config.json")) as f:
+        path = os.path.join(model_dir, "config.json")
+        if not os.path.isfile(path):
+            raise ValueError(
+                f"{path} not found: run {run['row']} seed {run['seed']} of "
+                f"the result is not in --runs_dir={runs_dir}"
+            )
+        with open(path) as f:
             config = ExperimentConfig.from_json(f.read())
         if test_per_class:
             config = dataclasses.replace(
@@ -462,11 +468,13 @@ def main(argv):
         return
     if FLAGS.reevaluate:
         with open(output) as f:
+            result = json.load(f)
+        try:
             result = reevaluate(
-                json.load(f),
-                FLAGS.runs_dir,
-                FLAGS.reevaluate_test_per_class,
+                result, FLAGS.runs_dir, FLAGS.reevaluate_test_per_class
             )
+        except ValueError as e:  # a run missing, or not a synthetic set
+            raise SystemExit(f"quality_bench --reevaluate: {e}") from None
         make_tables.write_json(output, result)
         _write_tables(result, output, FLAGS.section)
         return

@@ -275,3 +275,13 @@ def test_reevaluate_rescores_each_run_from_its_last_checkpoint(tmp_path):
         assert run[key] == pytest.approx(expected[key], abs=1e-6), key
     assert result["dataset"]["center_gaussian"]["num_images"] == 6
     assert result["reevaluated"]["test_per_class"] == 3
+
+
+def test_reevaluate_names_a_run_missing_from_the_runs_dir(tmp_path):
+    result = {"runs": [{"row": "adl", "seed": 1, "maxboxaccv2": 20.0}]}
+    missing = tmp_path / "adl_seed1" / "config.json"
+    with pytest.raises(ValueError) as info:
+        quality_bench.reevaluate(result, str(tmp_path))
+    message = str(info.value)
+    assert str(missing) in message and "run adl seed 1" in message
+    assert f"--runs_dir={tmp_path}" in message and "\n" not in message
