@@ -201,8 +201,8 @@ class DataConfig(ConfigBase):
         8, "Synthetic set: val images per class.",
     )
     # 128: on 16 per class (64 images) the test-sampling std of one run's
-    # MaxBoxAccV2 was 3.5 points (bootstrap over the images), as large as
-    # the differences between methods; 512 images bring it near 1.2.
+    # MaxBoxAccV2 was 2.9-3.5 points (bench/split_noise.py), as large as
+    # the differences between methods; on 512 images 1.0.
     synthetic_test_per_class: int = setting(
         128, "Synthetic set: test images per class.",
     )
