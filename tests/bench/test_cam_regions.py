@@ -188,6 +188,11 @@ def test_markdown_groups_the_seeds_of_a_row():
     assert "| 25.0 ± 7.1 | 25.0 ± 7.1 | 25.0 ± 7.1 |" in text
     assert "| 0.3 | 0 | 90.0 | 80.0 | 70.0 | 80.0 |" in text
     assert "Command: `x`" in text
+    assert "colour field" not in text  # results before the kinds existed
+    for run, field in zip(result["runs"], (0.1, 0.3)):
+        run["regions"].update(field=field, field_above_own=field / 2)
+    text = cam_regions.markdown(result)
+    assert "| cam (2) | 0.2 ± 0.1 | 0.1 ± 0.1 | n/a | n/a |" in text
     for run, seed in zip(result["runs"], (0, 1)):
         run["model_dir"] = f"/r/cam_seed{seed}"
     command = "python bench/cam_regions.py --runs=/r/cam_seed0,/r/cam_seed1"
