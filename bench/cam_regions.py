@@ -112,14 +112,8 @@ def region_map(example, look):
 
     names = synthetic_birds.BACKGROUND_LABELS
     painted = example.background_labels
-    own_kind = synthetic_birds.CONTEXT_KINDS[
-        look % len(synthetic_birds.CONTEXT_KINDS)
-    ]
-    ground = (
-        GROUND_OWN
-        if example.background_kinds[1] == own_kind
-        else (GROUND_OTHER)
-    )
+    own = example.background_kinds[1] == synthetic_birds.context_kind(look)
+    ground = GROUND_OWN if own else GROUND_OTHER
     regions = np.zeros(example.image.shape[:2], np.uint8)
     regions[painted == names.index("ground")] = ground
     regions[painted == names.index("clutter")] = CLUTTER

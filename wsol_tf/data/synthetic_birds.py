@@ -114,10 +114,15 @@ def plumage(style_class):
     )
 
 
+def context_kind(look):
+    """The `CONTEXT_KINDS` name of generator class `look`'s own ground."""
+    return CONTEXT_KINDS[look % len(CONTEXT_KINDS)]
+
+
 def _style_class(rng, class_id, num_classes, rate):
     """The class itself with probability `rate`, else another class."""
     keep = rng.uniform() < rate
-    other = (class_id + 1 + int(rng.integers(0, max(1, num_classes - 1))))
+    other = class_id + 1 + int(rng.integers(0, max(1, num_classes - 1)))
     return class_id if keep or num_classes == 1 else other % num_classes
 
 
@@ -292,15 +297,16 @@ def render_birds_example(
         height,
     )
     image = synthetic_render.background(rng, width, height)
-    own = rng.uniform() < context_rate
-    kind = look % len(CONTEXT_KINDS)
-    kind = CONTEXT_KINDS[kind if own else int(rng.integers(len(CONTEXT_KINDS)))]
-    background_labels = _context(rng, image, xx, yy, kind, side).astype(
-        np.uint8
-    )
-    patches = np.zeros(background_labels.shape, bool)
+    if rng.uniform() < context_rate:
+        kind = context_kind(look)
+    else:
+        kind = CONTEXT_KINDS[int(rng.integers(len(CONTEXT_KINDS)))]
+    ground = _context(rng, image, xx, yy, kind, side)
+    patches = np.zeros(ground.shape, bool)
     clutter = synthetic_render.clutter(rng, image, xx, yy, side, patches)
-    background_labels[patches] = 2
+    background_labels = np.zeros(ground.shape, np.uint8)  # colour field
+    background_labels[ground] = BACKGROUND_LABELS.index("ground")
+    background_labels[patches] = BACKGROUND_LABELS.index("clutter")
     instance_masks, part_labels, boxes, styles = [], [], [], []
     head_shape = synthetic_render.head_style(look)[1]
     for g, (cx, cy, _) in objects:
@@ -313,7 +319,12 @@ def render_birds_example(
         }
         _paint_object(rng, image, labels, g, u, v, style, side)
         synthetic_render.paint_head(
-            image, u, v, 0.9 * g["a"] + 0.5 * g["r"], -0.3 * g["b"], g["r"],
+            image,
+            u,
+            v,
+            0.9 * g["a"] + 0.5 * g["r"],
+            -0.3 * g["b"],
+            g["r"],
             look,
         )
         mask = labels > 0
