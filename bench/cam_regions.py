@@ -256,17 +256,6 @@ def _examples(data, regions):
         )
 
 
-def _evaluator(eval_config):
-    """MaxBoxAccV2 as the run's report computed it (its `EvalConfig`)."""
-    from wsol_tf.evaluation.box_evaluator import BoxEvaluator
-
-    return BoxEvaluator(
-        iou_thresholds=eval_config.iou_thresholds,
-        cam_curve_interval=eval_config.cam_curve_interval,
-        multi_contour_eval=eval_config.multi_contour_eval,
-    )
-
-
 def evidence_ceiling(
     data, eval_config, feature_size, weights=EVIDENCE_WEIGHTS, regions=None
 ):
@@ -276,7 +265,11 @@ def evidence_ceiling(
     Returns:
         list of dicts (own, other, iou30, iou50, iou70, mean).
     """
-    evaluators = {w: _evaluator(eval_config) for w in weights}
+    from wsol_tf.evaluation.box_evaluator import BoxEvaluator
+
+    evaluators = {
+        w: BoxEvaluator.from_eval_config(eval_config) for w in weights
+    }
     regions = regions if regions is not None else region_maps(data)
     for batch, batch_regions in _examples(data, regions):
         boxes = np.asarray(batch["boxes"]).astype(np.int64)
@@ -309,6 +302,7 @@ def run_regions(model, data, eval_config, near_px, regions=None):
     """Region means, background above own and the counterfactual scores of
     one trained model (anything with `compute_cams`) on the test split
     (`regions`: `region_maps(data)`, computed if not given)."""
+    from wsol_tf.evaluation.box_evaluator import BoxEvaluator
     from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
 
     variants = {
@@ -316,7 +310,9 @@ def run_regions(model, data, eval_config, near_px, regions=None):
         "far_background_capped": lambda m, r: cap_background(m, r, near_px),
         "background_capped": lambda m, r: cap_background(m, r),
     }
-    evaluators = {k: _evaluator(eval_config) for k in variants}
+    evaluators = {
+        k: BoxEvaluator.from_eval_config(eval_config) for k in variants
+    }
     stats, feature_size = [], None
     regions = regions if regions is not None else region_maps(data)
     for batch, batch_regions in _examples(data, regions):

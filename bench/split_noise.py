@@ -21,7 +21,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 FLAGS = flags.FLAGS
-IOUS = (30, 50, 70)
 
 
 def maxboxaccv2(hits, images=None):
@@ -51,7 +50,8 @@ def bootstrap(hits_by_run, samples, seed=0):
 
 
 def run_hits(model_dir):
-    """bool hits [3, n_images, n_thresholds] of a run on its test split."""
+    """bool hits [n_iou, n_images, n_thresholds] of a run on its test
+    split, at its EvalConfig's IoU levels."""
     from wsol_tf.callbacks.checkpoint import load_checkpoint
     from wsol_tf.config import ExperimentConfig
     from wsol_tf.data import build_dataset
@@ -60,12 +60,8 @@ def run_hits(model_dir):
 
     with open(os.path.join(model_dir, "config.json")) as f:
         config = ExperimentConfig.from_json(f.read())
-    data, eval_config = config.data, config.eval
-    evaluator = BoxEvaluator(
-        iou_thresholds=IOUS,
-        cam_curve_interval=eval_config.cam_curve_interval,
-        multi_contour_eval=eval_config.multi_contour_eval,
-    )
+    data = config.data
+    evaluator = BoxEvaluator.from_eval_config(config.eval)
     model = load_checkpoint(
         os.path.join(model_dir, "checkpoints", "last.keras")
     )
@@ -77,7 +73,7 @@ def run_hits(model_dir):
             scoremaps_from_cams(np.asarray(cams), data.eval_image_size),
             np.asarray(batch["boxes"]).astype(np.int64),
         )
-    return np.stack([evaluator.image_hits(t) for t in IOUS])
+    return np.stack([evaluator.image_hits(t) for t in evaluator.iou_thresholds])
 
 
 def main(argv):

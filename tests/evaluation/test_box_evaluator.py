@@ -262,3 +262,18 @@ def test_serving_threshold_rule_and_best_thresholds_of_metrics():
     }
     assert best_thresholds(logs, prefix="val_") == {30: 0.1, 50: 0.2}
     assert best_thresholds(logs) == {50: 0.9}
+
+
+def test_from_eval_config_takes_the_configs_box_protocol():
+    from wsol_tf.config import EvalConfig
+
+    config = EvalConfig(
+        iou_thresholds=(50, 70),
+        cam_curve_interval=0.1,
+        multi_contour_eval=False,
+    )
+    ev = BoxEvaluator.from_eval_config(config, num_workers=1)
+    assert ev.iou_thresholds == (50, 70)
+    assert ev.cam_curve_interval == 0.1 and not ev.multi_contour_eval
+    assert ev.num_workers == 1
+    np.testing.assert_allclose(ev.cam_thresholds, np.arange(0, 1, 0.1))

@@ -208,6 +208,17 @@ class BoxEvaluator:
                 )
         self.reset()
 
+    @classmethod
+    def from_eval_config(cls, eval_config, **kwargs):
+        """The evaluator of an `EvalConfig`'s box protocol (IoU levels, CAM
+        threshold step, multi-contour); `kwargs` go to the constructor."""
+        return cls(
+            iou_thresholds=eval_config.iou_thresholds,
+            cam_curve_interval=eval_config.cam_curve_interval,
+            multi_contour_eval=eval_config.multi_contour_eval,
+            **kwargs,
+        )
+
     def reset(self):
         """Forgets all accumulated maps."""
         self.num_correct = np.zeros(

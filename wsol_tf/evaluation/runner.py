@@ -78,11 +78,8 @@ class _Evaluators:
 
     def __init__(self, config, num_workers):
         self.config = config
-        self.box = BoxEvaluator(
-            iou_thresholds=config.iou_thresholds,
-            cam_curve_interval=config.cam_curve_interval,
-            multi_contour_eval=config.multi_contour_eval,
-            num_workers=num_workers,
+        self.box = BoxEvaluator.from_eval_config(
+            config, num_workers=num_workers
         )
         share = (
             config.loc_threshold is None
