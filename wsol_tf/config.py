@@ -238,6 +238,14 @@ class DataConfig(ConfigBase):
         "pretraining's source classes are disjoint from the default set's.",
         low=0,
     )
+    synthetic_evidence_kinds: Optional[int] = setting(
+        None,
+        "Synthetic 'synthetic' (birds) set: 1: every class is decided by "
+        "its head (unset); 3: by its head, its whole plumage, or both, in "
+        "turn (the synthetic pretraining's source).",
+        low=1,
+        high=3,
+    )
     synthetic_distractor_heads: Optional[float] = setting(
         None,
         "Synthetic 'synthetic_heads' set: probability of another class's "

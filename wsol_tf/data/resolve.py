@@ -14,6 +14,7 @@ _STYLE_FIELDS = {
         "synthetic_body_rate": "body_rate",
         "synthetic_context_rate": "context_rate",
         "synthetic_class_offset": "class_offset",
+        "synthetic_evidence_kinds": "evidence_kinds",
     },
     "heads": {"synthetic_distractor_heads": "distractor_heads"},
 }

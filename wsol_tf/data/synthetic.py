@@ -70,10 +70,11 @@ _STYLE_OPTIONS = {
         "body_rate": synthetic_birds.BODY_RATE,
         "context_rate": synthetic_birds.CONTEXT_RATE,
         "class_offset": 0,
+        "evidence_kinds": 1,
     },
 }
 # Style options that are integers (the others are probabilities in [0, 1]).
-_INT_OPTIONS = ("class_offset",)
+_INT_OPTIONS = ("class_offset", "evidence_kinds")
 
 
 def _render(renderer, seed, split, index, class_id, image_size, **options):
@@ -127,6 +128,7 @@ def render_birds_image(
     body_rate=synthetic_birds.BODY_RATE,
     context_rate=synthetic_birds.CONTEXT_RATE,
     class_offset=0,
+    evidence_kinds=1,
 ):
     """Renders image `index` of `split` of the "birds" style, as written.
 
@@ -148,6 +150,7 @@ def render_birds_image(
         body_rate=body_rate,
         context_rate=context_rate,
         class_offset=class_offset,
+        evidence_kinds=evidence_kinds,
     )
 
 
@@ -270,6 +273,8 @@ def _settings(
     for name, value in options.items():
         if name == "class_offset":
             _check_range(name, value, 0, renderer.MAX_CLASSES - num_classes)
+        elif name == "evidence_kinds":
+            synthetic_birds.evidence_kind(0, value)  # 1 or 3, else raises
         else:
             _check_range(name, value, 0.0, 1.0)
     settings = dict(
@@ -316,6 +321,7 @@ def generate_synthetic_dataset(
     body_rate=None,
     context_rate=None,
     class_offset=None,
+    evidence_kinds=None,
     distractor_heads=None,
     overwrite=False,
 ):
@@ -345,6 +351,10 @@ def generate_synthetic_dataset(
             `class_offset ... class_offset + num_classes - 1` (default 0):
             a set of classes disjoint from the default set's, for the
             synthetic pretraining (`wsol_tf.training.pretrain`).
+        evidence_kinds: birds only; 1 (default): every class is decided by
+            its head; 3: classes decided by the head, by the plumage of
+            the whole object, or by both, in turn
+            (`synthetic_birds.evidence_kind`).
         distractor_heads: heads only; probability of a head of another
             class in the background (default 0.4).
         overwrite: replace an existing `root`.
@@ -370,6 +380,7 @@ def generate_synthetic_dataset(
         body_rate=body_rate,
         context_rate=context_rate,
         class_offset=class_offset,
+        evidence_kinds=evidence_kinds,
         distractor_heads=distractor_heads,
     )
     root = os.path.abspath(os.fspath(root))
@@ -427,6 +438,7 @@ def dataset_dir_name(settings):
         body_rate="b",
         context_rate="x",
         class_offset="o",
+        evidence_kinds="e",
     )
     for key, default in defaults.items():
         if s.get(key, default) != default:

@@ -80,6 +80,14 @@ BODY_HALF_LENGTH = (0.26, 0.36)
 TWO_OBJECT_PROBABILITY = 0.15
 BODY_RATE = 0.6
 CONTEXT_RATE = 0.2
+# Kinds of class evidence (`evidence_kinds`): with 1 every class is decided
+# by its head (the default set); with 3 generator class `look` is decided
+# by EVIDENCE_KINDS[look % 3]: "part" (its own head, plumage drawn as
+# `body_rate` says), "plumage" (its own plumage on body, wings and tail,
+# and a neutral head that no class owns) or "both" (own head and plumage).
+EVIDENCE_KINDS = ("part", "plumage", "both")
+# Head styles >= MAX_CLASSES belong to no class: the "plumage" kind's heads.
+NEUTRAL_HEADS = (MAX_CLASSES, synthetic_render.MAX_CLASSES)
 
 # synthetic_render.Example's fields without distractor heads, plus:
 # part_labels uint8 [N, H, W] (index into PART_NAMES), styles (per object:
@@ -112,6 +120,18 @@ def plumage(style_class):
         WING_COLOURS[style_class % len(WING_COLOURS)],
         TAIL_COLOURS[(style_class + 3) % len(TAIL_COLOURS)],
     )
+
+
+def evidence_kind(look, evidence_kinds=1):
+    """What decides generator class `look`: an `EVIDENCE_KINDS` name."""
+    if evidence_kinds not in (1, len(EVIDENCE_KINDS)):
+        raise ValueError(
+            f"Expected evidence_kinds in (1, {len(EVIDENCE_KINDS)}). "
+            f"Received: evidence_kinds={evidence_kinds}"
+        )
+    if evidence_kinds == 1:
+        return "part"
+    return EVIDENCE_KINDS[look % len(EVIDENCE_KINDS)]
 
 
 def context_kind(look):
@@ -268,13 +288,15 @@ def render_birds_example(
     body_rate=BODY_RATE,
     context_rate=CONTEXT_RATE,
     class_offset=0,
+    evidence_kinds=1,
 ):
     """Renders one image of class `class_id`; returns a `BirdExample`.
 
     `class_offset` shifts every class's appearance (head, plumage, context)
     to generator class `class_id + class_offset`: a set of classes
     disjoint from another set's (the synthetic pretraining's source).
-    The label stays `class_id`.
+    The label stays `class_id`. `evidence_kinds` (1 or 3) sets what decides
+    each class (`evidence_kind`); 1 draws exactly as before it existed.
     """
     if not 0 <= class_offset <= MAX_CLASSES - num_classes:
         raise ValueError(
@@ -283,6 +305,7 @@ def render_birds_example(
             f"class_offset={class_offset}"
         )
     look = class_id + class_offset
+    kind = evidence_kind(look, evidence_kinds)
     side = min(width, height)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     two = rng.uniform() < TWO_OBJECT_PROBABILITY
@@ -298,23 +321,26 @@ def render_birds_example(
     )
     image = synthetic_render.background(rng, width, height)
     if rng.uniform() < context_rate:
-        kind = context_kind(look)
+        ground_kind = context_kind(look)
     else:
-        kind = CONTEXT_KINDS[int(rng.integers(len(CONTEXT_KINDS)))]
-    ground = _context(rng, image, xx, yy, kind, side)
+        ground_kind = CONTEXT_KINDS[int(rng.integers(len(CONTEXT_KINDS)))]
+    ground = _context(rng, image, xx, yy, ground_kind, side)
     patches = np.zeros(ground.shape, bool)
     clutter = synthetic_render.clutter(rng, image, xx, yy, side, patches)
     background_labels = np.zeros(ground.shape, np.uint8)  # colour field
     background_labels[ground] = BACKGROUND_LABELS.index("ground")
     background_labels[patches] = BACKGROUND_LABELS.index("clutter")
     instance_masks, part_labels, boxes, styles = [], [], [], []
-    head_shape = synthetic_render.head_style(look)[1]
+    head_look = look
+    if kind == "plumage":
+        head_look = int(rng.integers(*NEUTRAL_HEADS))
+    head_shape = synthetic_render.head_style(head_look)[1]
+    rate = body_rate if kind == "part" else 1.0
     for g, (cx, cy, _) in objects:
         u, v = _frame(g, xx, yy, cx, cy)
         labels = _part_labels(g, u, v, (head_shape,))
         style = {
-            part: class_offset
-            + _style_class(rng, class_id, num_classes, body_rate)
+            part: class_offset + _style_class(rng, class_id, num_classes, rate)
             for part in ("body", "wings", "tail")
         }
         _paint_object(rng, image, labels, g, u, v, style, side)
@@ -325,7 +351,7 @@ def render_birds_example(
             0.9 * g["a"] + 0.5 * g["r"],
             -0.3 * g["b"],
             g["r"],
-            look,
+            head_look,
         )
         mask = labels > 0
         ys, xs = np.nonzero(mask)
@@ -345,7 +371,7 @@ def render_birds_example(
         part_masks=part_labels == 1,
         part_labels=part_labels,
         styles=tuple(styles),
-        background_kinds=("colour_field", kind) + tuple(clutter),
+        background_kinds=("colour_field", ground_kind) + tuple(clutter),
         background_labels=background_labels,
         ignore_mask=band & ~union,
     )
