@@ -153,8 +153,9 @@ def test_source_body_rate_reaches_the_source_set_and_the_key(configs):
     assert pretrain.weights_path(
         model_config, data, dataclasses.replace(TINY, body_rate=1.0)
     ) != pretrain.weights_path(model_config, data, TINY)
-    old_recipe = dataclasses.asdict(TINY)
-    del old_recipe["body_rate"]
+    old_recipe = {
+        k: v for k, v in dataclasses.asdict(TINY).items() if v is not None
+    }
     key = {
         "format": pretrain.FORMAT,
         "architecture": "resnet50",
