@@ -35,7 +35,16 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["wsol_tf", "wsol_tf.*"]),
+    packages=find_packages(include=["wsol_tf", "wsol_tf.*"])
+    + ["wsol_tf.presets"],
+    # The preset flagfiles (flags/) install as wsol_tf/presets, where
+    # `--preset=NAME` and nested `flags/...` includes find them.
+    package_dir={"wsol_tf.presets": "flags"},
+    package_data={
+        "wsol_tf.presets": ["*.flags", "datasets/*.flags"],
+        # The synthetic pretraining's shipped weights and their records.
+        "wsol_tf": ["pretrained/*.weights.h5", "pretrained/*.json"],
+    },
     # C kernel of BoxEvaluator's MaxBoxAccV2 path (needs a C compiler).
     ext_modules=[
         Extension(

@@ -16,6 +16,38 @@ from absl import flags
 REPO_ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )
+# The presets (flags/*.flags) as installed package data (setup.py maps
+# flags/ to the package wsol_tf.presets), else the checkout's flags/.
+_INSTALLED_PRESETS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "presets"
+)
+
+
+def presets_dir():
+    """The folder of the preset flagfiles (installed, or the checkout's)."""
+    if os.path.isdir(_INSTALLED_PRESETS):
+        return _INSTALLED_PRESETS
+    return os.path.join(REPO_ROOT, "flags")
+
+
+def preset_names():
+    """Names of the presets (`--preset=NAME` reads `NAME.flags`)."""
+    return sorted(
+        name[: -len(".flags")]
+        for name in os.listdir(presets_dir())
+        if name.endswith(".flags")
+    )
+
+
+def preset_path(name):
+    """The flagfile of preset `name`; raises flags.Error for an unknown one."""
+    path = os.path.join(presets_dir(), f"{name}.flags")
+    if not os.path.isfile(path):
+        raise flags.Error(
+            f"--preset: unknown preset {name!r}; expected one of "
+            f"{', '.join(preset_names())}."
+        )
+    return path
 
 
 def _resolve_flagfile(path, including_file=None):
@@ -35,6 +67,12 @@ def _resolve_flagfile(path, including_file=None):
     roots.append(REPO_ROOT)
     for root in roots:
         candidate = os.path.join(root, path)
+        if os.path.exists(candidate):
+            return candidate
+    # "flags/x.flags" names a preset file wherever the package is installed.
+    head, _, rest = path.replace(os.sep, "/").partition("/")
+    if head == "flags" and rest:
+        candidate = os.path.join(presets_dir(), rest)
         if os.path.exists(candidate):
             return candidate
     return path
@@ -88,6 +126,9 @@ def expand_flagfiles(argv):
             out.extend(_read_flagfile(args.pop(0), None, []))
         elif arg.startswith(("--flagfile=", "-flagfile=")):
             out.extend(_read_flagfile(arg.split("=", 1)[1], None, []))
+        elif arg.startswith(("--preset=", "-preset=")):
+            name = arg.split("=", 1)[1]
+            out.extend(_read_flagfile(preset_path(name), None, []))
         else:
             out.append(arg)
     return out
@@ -96,7 +137,7 @@ def expand_flagfiles(argv):
 def _names_a_flagfile(argv):
     return any(
         a in ("--flagfile", "-flagfile")
-        or a.startswith(("--flagfile=", "-flagfile="))
+        or a.startswith(("--flagfile=", "-flagfile=", "--preset=", "-preset="))
         for a in argv[1:]
     )
 
