@@ -194,8 +194,9 @@ def test_flagfile(dataset, arch, method, monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("path", _flagfiles(), ids=os.path.basename)
-def test_every_flagfile_feeds_the_input_its_weights_need(path, monkeypatch,
-                                                         tmp_path):
+def test_every_flagfile_feeds_the_input_its_weights_need(
+    path, monkeypatch, tmp_path
+):
     monkeypatch.chdir(tmp_path)
     config = _config([f"--flagfile={path}"])
     arch, weights = config.model.architecture, config.model.weights
@@ -205,9 +206,7 @@ def test_every_flagfile_feeds_the_input_its_weights_need(path, monkeypatch,
     if weights == "synthetic":
         assert pretrain.NORMALIZATION == "imagenet"
         weights = None
-    resolved = resolve_normalization(
-        config.data.normalization, arch, weights
-    )
+    resolved = resolve_normalization(config.data.normalization, arch, weights)
     images = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3))
     images = images.astype("float32")
     if weights is None:
@@ -252,3 +251,45 @@ def test_demo_preset_only_without_a_flagfile(capsys):
     assert config.data.batch_size == 2 and config.train.epochs == 2
     # Without a preset, nothing of the demo: the library defaults.
     assert _config([]) == config_lib.ExperimentConfig()
+
+
+def test_a_preset_by_name_equals_its_flagfile(capsys):
+    by_name = _config(["--preset=cub_resnet50_icl"])
+    by_path = _config(
+        [f"--flagfile={os.path.join(REPO, 'flags', 'cub_resnet50_icl.flags')}"]
+    )
+    assert by_name == by_path
+    assert by_name.model.method == "icl" and by_name.train.epochs == 50
+    # A preset counts as a flagfile: the demo preset is not read under it.
+    demo = os.path.join(REPO, TRAIN.DEMO_FLAGFILE)
+    assert _config(["--preset=smoke"], preset=demo).train.model_dir == (
+        "runs/smoke"
+    )
+    assert "preset flags/" not in capsys.readouterr().out
+
+
+def test_an_unknown_preset_is_one_line_naming_the_presets():
+    with pytest.raises(flags.Error) as info:
+        _config(["--preset=cub_resnet51_icl"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert "'cub_resnet51_icl'" in message and "cub_resnet50_icl" in message
+
+
+def test_installed_presets_resolve_outside_the_checkout(tmp_path, monkeypatch):
+    """As installed: the flagfiles under wsol_tf/presets, no checkout, and
+    a working directory elsewhere; nested `flags/datasets/...` includes
+    are found in the presets folder."""
+    import shutil
+
+    installed = tmp_path / "site" / "wsol_tf" / "presets"
+    shutil.copytree(os.path.join(REPO, "flags"), installed)
+    monkeypatch.setattr(flagfiles, "_INSTALLED_PRESETS", str(installed))
+    monkeypatch.setattr(flagfiles, "REPO_ROOT", str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)
+    assert flagfiles.presets_dir() == str(installed)
+    config = _config(["--preset=cub_resnet50_cam"])
+    assert config.data.dataset_name == "cub"  # from flags/datasets/cub.flags
+    assert "demo" in flagfiles.preset_names()
+    demo = _config([], preset=TRAIN.DEMO_FLAGFILE)
+    assert demo.model.weights == "synthetic"
