@@ -433,8 +433,9 @@ def markdown(result):
     )
     lines.append("")
     meta = result["meta"]
+    command = short_command(meta.get("command", "?"), result)
     lines.append(
-        f"Command: `{short_command(meta.get('command', '?'), result)}`; "
+        f"Command: `{make_tables.portable(command)}`; "
         f"{meta.get('cpu', '?')}, {meta.get('date_utc', '?')}."
     )
     return "\n".join(lines)

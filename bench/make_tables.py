@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import platform
+import re
 import sys
 
 import numpy as np
@@ -118,11 +119,25 @@ def md_table(header, rows):
     return "\n".join(lines)
 
 
+# An absolute path's part up to the checkout's `bench/` folder, and any
+# other absolute path's folders: tables name files relative to the
+# repository, and only the file name of one outside it.
+_CHECKOUT_BENCH = re.compile(r"(?<![\w.~-])/(?:[\w.+-]+/)*?bench/")
+_OUTSIDE_DIRS = re.compile(r"(?<![\w.~<>-])/(?:[\w.+-]+/)+(?=[\w.+-])")
+
+
+def portable(text):
+    """`text` with absolute paths made repository-relative where they lie
+    in a checkout (`.../bench/x` -> `bench/x`), else cut to `<dir>/name`."""
+    text = _CHECKOUT_BENCH.sub("bench/", text)
+    return _OUTSIDE_DIRS.sub("<dir>/", text)
+
+
 def provenance(meta):
     gpus = meta.get("gpus") or []
     device = ", ".join(gpus) if gpus else "no GPU"
     return (
-        f"Command: `{meta.get('command', '?')}`  \n"
+        f"Command: `{portable(meta.get('command', '?'))}`  \n"
         f"Machine: {meta.get('cpu', '?')}, {meta.get('cpu_count', '?')} "
         f"CPU cores, {device}; TensorFlow {meta.get('tensorflow', '?')}, "
         f"Keras {meta.get('keras', '?')}, Python {meta.get('python', '?')}; "
@@ -309,7 +324,7 @@ def eval_cost_markdown(result):
         text.append(f"not run: {ev['error']}")
     elif ev:
         text.append("```")
-        text.append(ev.get("stdout", "").strip()[-3000:])
+        text.append(portable(ev.get("stdout", "").strip()[-3000:]))
         text.append("```")
     text.append("")
     rows = []

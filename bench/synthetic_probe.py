@@ -373,7 +373,8 @@ def write_readme(paths):
         meta = results["meta"]
         lines += table + [
             "",
-            f"Command: `{meta['command']}`; {meta['cpu']}, "
+            f"Command: `{make_tables.portable(meta['command'])}`; "
+            f"{meta['cpu']}, "
             f"{meta['cpu_count']} CPUs, TensorFlow {meta['tensorflow']}; "
             f"{meta['date_utc']}; load average at start "
             f"{meta['loadavg_at_start'][0]:.1f}; "

@@ -72,8 +72,9 @@ class TrainConfig(ConfigBase):
     )
     precision: str = setting(
         "auto",
-        "Dtype policy: auto (mixed_float16 on GPU, float32 on CPU), float32, "
-        "mixed_float16 or mixed_bfloat16.",
+        "Dtype policy: auto (mixed_float16 on a GPU; on CPU mixed_bfloat16 "
+        "where it has native bfloat16, avx512_bf16 or amx_bf16, else "
+        "float32), float32, mixed_float16 or mixed_bfloat16.",
         choices=PRECISIONS,
     )
     strategy: str = setting(
@@ -270,8 +271,8 @@ class DataConfig(ConfigBase):
 class ModelConfig(ConfigBase):
     """Backbone, method and the attention-module settings.
 
-    Defaults follow `spec/method.md`; fields marked INFERRED / NOT FOUND
-    there are choices the paper does not fix.
+    Defaults follow docs/method.md; docs/evaluation.md lists the fields
+    marked INFERRED / NOT FOUND: choices the paper does not fix.
     """
 
     architecture: str = setting(
@@ -400,7 +401,7 @@ class LossConfig(ConfigBase):
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig(ConfigBase):
-    """Localization protocol (Choe et al., CVPR 2020; spec section 4)."""
+    """Localization protocol (Choe et al., CVPR 2020; docs/evaluation.md)."""
 
     cam_curve_interval: float = setting(
         0.001, "CAM threshold step (protocol, training: 0.001).",

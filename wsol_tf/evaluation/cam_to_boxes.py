@@ -1,6 +1,6 @@
 """Score map -> boxes at CAM thresholds, with the wsolevaluation conventions.
 
-Conventions (`spec/method.md` §4.2 and Appendix 1.5):
+Conventions (docs/evaluation.md, "The evaluation protocol"):
 - `S8 = uint8(scoremap * 255)` (truncation, in the map's own dtype);
 - the threshold `t` becomes `int(t * max(S8))` and foreground is `S8 > that`
   (strict);

@@ -1,6 +1,6 @@
 """GT-known Loc, Top-1 Loc and Top-1 classification accuracy.
 
-Settings (the ICL paper leaves them open; `spec/method.md` §4.3):
+Settings (the ICL paper leaves them open; docs/evaluation.md):
 - box: from the CAM of the ground-truth class, largest contour by
   `cv2.contourArea` (V1 style, `multi_contour=False`, default) or all
   contours (`multi_contour=True`); protocol conventions of `BoxEvaluator`;
