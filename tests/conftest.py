@@ -21,7 +21,15 @@ def pytest_addoption(parser):
     )
 
 
+# Fixtures that start a fresh Python process: their tests are integration
+# tests (`-m "not integration"` runs the unit tests alone).
+SUBPROCESS_FIXTURES = ("run_result_script", "load_in_fresh_process")
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if set(SUBPROCESS_FIXTURES) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
     if config.getoption("--run_large"):
         return
     skip = pytest.mark.skip(reason="large test: pass --run_large")

@@ -2,9 +2,10 @@
 
 Every setting is declared once, as a dataclass field built by `setting()`:
 its default, its choices or range, and its help text. From that
-declaration come the validation run on construction (`__post_init__`),
-the absl flags of the tools (`wsol_tf/cli/config_flags.py`) and the
-layers' argument checks (`check_setting`). Settings the paper leaves open
+declaration come the validation run on construction (`__post_init__`)
+and the absl flags of the tools (`wsol_tf/cli/config_flags.py`). The method's
+settings take their defaults, choices and ranges from `wsol_tf.defaults`,
+the constants the layers and losses use too. Settings the paper leaves open
 (NOT FOUND / INFERRED in the spec) carry the documented default. The
 library only reads these dataclasses, never `FLAGS`.
 
@@ -20,9 +21,9 @@ import json
 from typing import Optional
 from typing import Tuple
 
+from wsol_tf import defaults
 from wsol_tf.settings import ConfigBase
 from wsol_tf.settings import SettingError  # noqa: F401
-from wsol_tf.settings import check_setting  # noqa: F401
 from wsol_tf.settings import link_mirrors
 from wsol_tf.settings import same_as
 from wsol_tf.settings import setting
@@ -35,9 +36,6 @@ NORMALIZATIONS = ("auto", "imagenet", "caffe", "tf", "none")
 # The protocol's input (torchvision mean / std on RGB in [0, 1]): what
 # "auto" means when no weights decide (random initialisation).
 PROTOCOL_NORMALIZATION = "imagenet"
-
-# ADL drop thresholds (gamma_d) used by the reference code per backbone.
-DEFAULT_DROP_THRESHOLD = {"vgg16": 0.9, "inceptionv3": 0.9, "resnet50": 0.9}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,15 +52,18 @@ class TrainConfig(ConfigBase):
         0, "Steps per epoch (0: one pass over the train split).", low=0
     )
     learning_rate: float = setting(
-        0.01, "Base learning rate (pretrained feature layers).", low=0,
+        0.01,
+        "Base learning rate (pretrained feature layers).",
+        low=0,
         low_open=True,
     )
     lr_classifier_ratio: float = setting(
         10.0, "Learning-rate multiplier of the new layers.", low=0
     )
     lr_decay_epochs: int = setting(
-        30, "Multiply the learning rate by lr_decay_factor every this many "
-        "epochs.", low=1,
+        30,
+        "Multiply the learning rate by lr_decay_factor every this many epochs.",
+        low=1,
     )
     lr_decay_factor: float = setting(0.1, "Step-decay factor.", low=0)
     momentum: float = setting(0.9, "SGD momentum.", low=0)
@@ -125,12 +126,14 @@ class DataConfig(ConfigBase):
         "class_labels,image_sizes,localization}.txt.",
     )
     mask_metadata_root: str = setting(
-        "", "Metadata with OpenImages-style masks for PxAP at evaluation "
-        "('' -> none)."
+        "",
+        "Metadata with OpenImages-style masks for PxAP at evaluation "
+        "('' -> none).",
     )
     cache_dir: str = setting(
-        "", "Where the synthetic set is generated ('' -> $WSOL_TF_CACHE or "
-        "~/.cache/wsol_tf)."
+        "",
+        "Where the synthetic set is generated ('' -> $WSOL_TF_CACHE or "
+        "~/.cache/wsol_tf).",
     )
     num_classes: Optional[int] = setting(
         None,
@@ -148,7 +151,8 @@ class DataConfig(ConfigBase):
         "test", "Split evaluated once at the end (reported numbers)."
     )
     resize_size: int = setting(
-        256, "Training: squash-resize to this size, then random crop.",
+        256,
+        "Training: squash-resize to this size, then random crop.",
         low="image_size",
     )
     image_size: int = setting(
@@ -193,22 +197,27 @@ class DataConfig(ConfigBase):
     # The embedded synthetic generator (dataset_name "synthetic", no
     # data_root).
     synthetic_num_classes: int = setting(
-        4, "Synthetic set: number of classes.",
+        4,
+        "Synthetic set: number of classes.",
     )
     synthetic_train_per_class: int = setting(
-        64, "Synthetic set: train images per class.",
+        64,
+        "Synthetic set: train images per class.",
     )
     synthetic_val_per_class: int = setting(
-        8, "Synthetic set: val images per class.",
+        8,
+        "Synthetic set: val images per class.",
     )
     # 128: on 16 per class (64 images) the test-sampling std of one run's
     # MaxBoxAccV2 was 2.9-3.5 points (bench/split_noise.py), as large as
     # the differences between methods; on 512 images 1.0.
     synthetic_test_per_class: int = setting(
-        128, "Synthetic set: test images per class.",
+        128,
+        "Synthetic set: test images per class.",
     )
     synthetic_image_size: int = setting(
-        128, "Synthetic set: image side in pixels.",
+        128,
+        "Synthetic set: image side in pixels.",
     )
     synthetic_seed: int = setting(0, "Synthetic set: generator seed.")
     synthetic_head_scale: float = setting(
@@ -276,7 +285,8 @@ class ModelConfig(ConfigBase):
     """
 
     architecture: str = setting(
-        "resnet50", "Backbone (wsolevaluation variants).",
+        "resnet50",
+        "Backbone (wsolevaluation variants).",
         choices=ARCHITECTURES,
     )
     method: str = setting("icl", "WSOL method.", choices=METHODS)
@@ -302,67 +312,70 @@ class ModelConfig(ConfigBase):
         low_open=True,
     )
     drop_rate: float = setting(
-        0.75, "ADL/ICL: probability of the drop branch per call.",
-        low=0, high=1,
+        defaults.DROP_RATE,
+        "ADL/ICL: probability of the drop branch per call.",
+        **defaults.DROP_RATE_RANGE,
     )
     drop_threshold: Optional[float] = setting(
         None,
-        "ADL/ICL gamma_d (unset: 0.9, wsolevaluation's, every backbone).",
-        low=0,
-        high=1,
-        low_open=True,
+        f"ADL/ICL gamma_d (unset: {defaults.DROP_THRESHOLD}, "
+        "wsolevaluation's, every backbone).",
+        **defaults.DROP_THRESHOLD_RANGE,
     )
     bg_threshold: float = setting(
-        0.2,
+        defaults.BG_THRESHOLD,
         "ICL gamma_bg: background below this x per-sample max (NOT FOUND).",
-        low=0,
-        high=1,
-        high_open=True,
+        **defaults.BG_THRESHOLD_RANGE,
     )
     use_non_local: bool = setting(
-        True, "ICL: non-local attention blocks (else channel mean)."
+        defaults.USE_NON_LOCAL,
+        "ICL: non-local attention blocks (else channel mean).",
     )
     non_local_sub_sample: bool = setting(
-        True, "ICL: 2x2 max-pool phi and g in the non-local block."
+        defaults.NON_LOCAL_SUB_SAMPLE,
+        "ICL: 2x2 max-pool phi and g in the non-local block.",
     )
     non_local_reduction: int = setting(
-        2,
+        defaults.NON_LOCAL_REDUCTION,
         "ICL: non-local embedding width C' = C / r (INFERRED: 2, Wang et "
         "al.; larger r is cheaper, e.g. on ResNet50).",
-        low=1,
+        **defaults.NON_LOCAL_REDUCTION_RANGE,
     )
     attention_source: str = setting(
-        "output",
+        defaults.ATTENTION_SOURCE,
         "ICL: attention = channel mean of the block output or of the "
         "non-local term.",
-        choices=("output", "non_local"),
+        choices=defaults.ATTENTION_SOURCES,
     )
     mask_mode: str = setting(
-        "hard", "ICL: hard or soft (sigmoid) fg/bg pooling masks.",
-        choices=("hard", "soft"),
+        defaults.MASK_MODE,
+        "ICL: hard or soft (sigmoid) fg/bg pooling masks.",
+        choices=defaults.MASK_MODES,
     )
     forward_mask: str = setting(
         "dfg",
         "ICL: dfg (drop background + top region) or ADL's drop mask in the "
         "forward path.",
-        choices=("dfg", "drop"),
+        choices=defaults.FORWARD_MASKS,
     )
     use_background_drop: bool = setting(
         True, "ICL: drop the background too (False: forward_mask=drop)."
     )
     pooled_feature: str = setting(
-        "input", "ICL: masked pooling reads the block input or output.",
-        choices=("input", "output"),
+        defaults.POOLED_FEATURE,
+        "ICL: masked pooling reads the block input or output.",
+        choices=defaults.POOLED_FEATURES,
     )
     loss_positions: str = setting(
-        "all", "ICL: contrastive loss at all block positions or the last.",
-        choices=("all", "last"),
+        defaults.LOSS_POSITION,
+        "ICL: contrastive loss at all block positions or the last.",
+        choices=defaults.LOSS_POSITIONS,
     )
 
     def resolved_drop_threshold(self):
         if self.drop_threshold is not None:
             return self.drop_threshold
-        return DEFAULT_DROP_THRESHOLD[self.architecture]
+        return defaults.DROP_THRESHOLD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -370,32 +383,44 @@ class LossConfig(ConfigBase):
     """Loss terms: L = L_cls + ca_weight * L_ca + fc_weight * L_fc (ICL)."""
 
     contrastive: str = setting(
-        "triplet", "ICL contrastive attention loss.",
+        "triplet",
+        "ICL contrastive attention loss.",
         choices=("triplet", "nt_xent", "none"),
     )
     ca_weight: float = setting(
-        1.0, "lambda_ca, weight of the contrastive attention loss (NOT "
-        "FOUND).", low=0,
+        1.0,
+        "lambda_ca, weight of the contrastive attention loss (NOT FOUND).",
+        low=0,
     )
     fc_weight: float = setting(
-        1.0, "lambda_fc, weight of the foreground consistency loss (NOT "
-        "FOUND; 0 disables it).", low=0,
+        1.0,
+        "lambda_fc, weight of the foreground consistency loss (NOT "
+        "FOUND; 0 disables it).",
+        low=0,
     )
     margin: float = setting(
-        1.0, "Triplet margin (INFERRED: PyTorch default).", low=0
+        defaults.MARGIN,
+        "Triplet margin (INFERRED: PyTorch default).",
+        **defaults.MARGIN_RANGE,
     )
     normalize_embeddings: bool = setting(
-        False, "L2-normalise z_dfg, z_fg, z_bg before the triplet loss."
+        defaults.NORMALIZE_EMBEDDINGS,
+        "L2-normalise z_dfg, z_fg, z_bg before the triplet loss.",
     )
     temperature: float = setting(
-        0.07, "NT-Xent temperature tau.", low=0, low_open=True
+        defaults.TEMPERATURE,
+        "NT-Xent temperature tau.",
+        **defaults.TEMPERATURE_RANGE,
     )
     consistency_distance: str = setting(
-        "l1", "Foreground consistency distance.", choices=("l1", "l2")
+        defaults.CONSISTENCY_DISTANCE,
+        "Foreground consistency distance.",
+        choices=defaults.CONSISTENCY_DISTANCES,
     )
     consistency_mode: str = setting(
-        "full", "Foreground consistency: full map or background.",
-        choices=("full", "background"),
+        defaults.CONSISTENCY_MODE,
+        "Foreground consistency: full map or background.",
+        choices=defaults.CONSISTENCY_MODES,
     )
 
 
@@ -404,23 +429,33 @@ class EvalConfig(ConfigBase):
     """Localization protocol (Choe et al., CVPR 2020; docs/evaluation.md)."""
 
     cam_curve_interval: float = setting(
-        0.001, "CAM threshold step (protocol, training: 0.001).",
-        low=0, high=1, low_open=True, high_open=True,
+        0.001,
+        "CAM threshold step (protocol, training: 0.001).",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
     )
     multi_contour_eval: bool = setting(
         True, "Boxes from all contours (MaxBoxAccV2) instead of the largest."
     )
     iou_thresholds: Tuple[int, ...] = setting(
-        (30, 50, 70), "IoU thresholds in percent for MaxBoxAcc.",
-        low=0, high=100, low_open=True,
+        (30, 50, 70),
+        "IoU thresholds in percent for MaxBoxAcc.",
+        low=0,
+        high=100,
+        low_open=True,
     )
     loc_threshold: Optional[float] = setting(
-        None, "CAM threshold of Top-1 / GT-known Loc (unset: the optimal "
-        "one).", low=0, high=1, high_open=True,
+        None,
+        "CAM threshold of Top-1 / GT-known Loc (unset: the optimal one).",
+        low=0,
+        high=1,
+        high_open=True,
     )
     loc_multi_contour: bool = setting(
-        False, "GT-known / Top-1 Loc: boxes from all contours (else the "
-        "largest)."
+        False,
+        "GT-known / Top-1 Loc: boxes from all contours (else the largest).",
     )
     pxap: bool = setting(True, "Compute PxAP when the split has masks.")
 

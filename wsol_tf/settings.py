@@ -2,8 +2,7 @@
 
 `wsol_tf/config.py` declares every field with `setting(default, help,
 choices=..., low=..., high=...)`. This module turns the declarations into
-the checks run when a config is constructed (`ConfigBase.__post_init__`)
-and into `check_setting`, the argument check of the layers;
+the checks run when a config is constructed (`ConfigBase.__post_init__`);
 `wsol_tf/cli/config_flags.py` turns them into absl flags.
 """
 
@@ -170,37 +169,6 @@ def expectation(config_cls, name, value, values=None, allow_none=True):
     else:
         ok = _accepts(value, kind, spec, values)
     return None if ok else describe(kind, spec, is_tuple, optional, values)
-
-
-def check_setting(config_cls, name, value, arg=None):
-    """Checks a constructor argument against the declared setting.
-
-    Layers call it, so that a layer argument and the config field it comes
-    from obey one rule, written once.
-
-    Args:
-        config_cls: the config dataclass that declares the setting.
-        name: the setting's field name.
-        value: the argument (None is rejected: a layer needs a value).
-        arg: the argument's name in the message (default: `name`).
-
-    Returns:
-        `value`, unchanged.
-
-    Raises:
-        SettingError: "`arg` must be <expected>. Received: arg=<value>".
-
-    Example:
-    >>> check_setting(ModelConfig, "mask_mode", "soft")
-    'soft'
-    """
-    expected = expectation(config_cls, name, value, allow_none=False)
-    if expected is not None:
-        arg = arg or name
-        raise SettingError(
-            f"`{arg}` must be {expected}. Received: {arg}={value!r}", name
-        )
-    return value
 
 
 class ConfigBase:

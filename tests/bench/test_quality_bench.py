@@ -8,6 +8,9 @@ from bench import quality_bench
 from wsol_tf.config import ExperimentConfig
 from wsol_tf.config import TrainConfig
 
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
+
 
 def test_row_config_applies_the_row_seed_and_run_settings():
     base = ExperimentConfig(train=TrainConfig(epochs=7, model_dir="x"))

@@ -324,6 +324,7 @@ def test_validate_dataset_checks_mask_files(tiny_root, tmp_path):
     ), problems
 
 
+@pytest.mark.integration
 def test_check_dataset_tool_lists_problems_and_fails(make_split, tiny_root):
     root = make_split({"class_labels.txt": "x/a.jpg,0\nx/b.jpg,1,7\n"})
     tool = os.path.join(REPO, "tools", "check_dataset.py")

@@ -73,6 +73,7 @@ def _resolve(data_root, metadata_root, num_classes=None):
     )
 
 
+@pytest.mark.integration
 def test_train_label_typo_is_a_gap_for_training_and_the_checker(dataset):
     # Classes 0-3, and the fifth train line says 9 (a typo for 3?).
     data_root, meta_root = dataset([0, 1, 2, 3, 9, 1], [0, 1, 2, 3])
@@ -93,6 +94,7 @@ def test_train_label_typo_is_a_gap_for_training_and_the_checker(dataset):
     assert "OK: no problems" in result.stdout
 
 
+@pytest.mark.integration
 def test_val_label_out_of_range_for_training_and_the_checker(dataset):
     data_root, meta_root = dataset([0, 1, 2, 3], [0, 7, 1])
     where = os.path.join(meta_root, "val", "class_labels.txt") + ":2:"

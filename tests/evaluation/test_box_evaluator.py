@@ -219,6 +219,7 @@ def test_bad_input():
         BoxEvaluator(cam_thresholds=[0.5, 0.2])
 
 
+@pytest.mark.integration
 def test_forked_workers_match_threads():
     # Worker processes are only forked when no threaded runtime is loaded,
     # so run this check in a fresh interpreter without TensorFlow.

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_case import run_layer_test  # tests/
 
 from wsol_tf.layers import AttentionDropout
 from wsol_tf.layers import attention_masks
@@ -96,7 +97,7 @@ def test_gradient_flows_through_importance_map():
     )
 
 
-def test_return_masks_and_config_round_trip():
+def test_layer_contract_and_config(tmp_path):
     kwargs = dict(
         drop_rate=0.5,
         drop_threshold=0.9,
@@ -106,19 +107,22 @@ def test_return_masks_and_config_round_trip():
         return_masks=True,
         seed=3,
     )
-    layer = AttentionDropout(**kwargs)
-    config = layer.get_config()
+    config = AttentionDropout(**kwargs).get_config()
     assert {k: config[k] for k in kwargs} == kwargs
-    clone = AttentionDropout.from_config(config)
-    out, masks = clone(_features(), training=False)
+    out, masks = run_layer_test(
+        AttentionDropout, kwargs, _features(), tmp_path=tmp_path
+    )
     np.testing.assert_array_equal(out, _features())
     np.testing.assert_allclose(
         masks["attention"][..., 0], np.stack([MAP, 3 * MAP]), rtol=1e-6
     )
-    inputs = keras.Input((3, 3, 4))
-    sym, sym_masks = clone(inputs)
-    assert sym.shape == (None, 3, 3, 4)
-    assert sym_masks["dfg"].dtype == "float32"
+    assert masks["dfg"].dtype == "float32"
+    run_layer_test(
+        AttentionDropout,
+        dict(drop_rate=1.0, seed=3),
+        _features(),
+        call_kwargs={"training": True},
+    )
 
 
 @pytest.mark.parametrize(
@@ -138,26 +142,13 @@ def test_bad_arguments(kwargs, message):
 
 def test_mixed_float16_dtypes():
     keras.mixed_precision.set_global_policy("mixed_float16")
-    layer = AttentionDropout(drop_rate=1.0, bg_threshold=0.2, return_masks=True)
+    layer = AttentionDropout(
+        drop_rate=1.0, drop_threshold=0.8, bg_threshold=0.2, return_masks=True
+    )
     out, masks = layer(_features(), training=True)
     assert out.dtype == "float16"
     assert masks["attention"].dtype == "float32"
     np.testing.assert_array_equal(
         out.numpy().astype("float32"),
         _features().astype("float16") * DROP[None, ..., None],
-    )
-
-
-def test_argument_checks_are_the_config_declarations():
-    # The layer's rule is ModelConfig's: same bounds, same expectation.
-    from wsol_tf.config import ModelConfig
-
-    with pytest.raises(ValueError) as config_error:
-        ModelConfig(drop_rate=1.5)
-    with pytest.raises(ValueError) as layer_error:
-        AttentionDropout(drop_rate=1.5)
-    expected = "a number in [0, 1]"
-    assert f"expected drop_rate to be {expected}." in str(config_error.value)
-    assert str(layer_error.value) == (
-        f"`drop_rate` must be {expected}. Received: drop_rate=1.5"
     )

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from test_case import run_layer_test  # tests/
 
 from wsol_tf.layers import ClassActivationMap
 from wsol_tf.layers import class_activation_maps
@@ -62,12 +63,23 @@ def test_gt_class_and_top_k():
     np.testing.assert_allclose(sel, maps, rtol=1e-6)
 
 
-def test_config_and_errors():
+def test_layer_contract_config_and_errors(tmp_path):
     layer = ClassActivationMap(mode="linear", top_k=3)
     config = layer.get_config()
     assert (config["mode"], config["top_k"]) == ("linear", 3)
-    clone = ClassActivationMap.from_config(config)
-    assert (clone.mode, clone.top_k) == ("linear", 3)
+    logits = np.random.default_rng(1).normal(size=(2, 7)).astype("float32")
+    maps = run_layer_test(
+        ClassActivationMap,
+        dict(mode="linear", top_k=3),
+        {"features": F, "logits": logits},
+        call_kwargs={"kernel": W, "bias": B},
+        tmp_path=tmp_path,
+    )
+    # Per sample: the 1x1 conv output at the 3 highest logits.
+    for b in range(2):
+        top = np.argsort(-logits[b])[:3]
+        full = F[b] @ W + B
+        np.testing.assert_allclose(maps[b], full[..., top], rtol=1e-5)
     with pytest.raises(ValueError, match="Received: mode=x"):
         ClassActivationMap(mode="x")
     with pytest.raises(ValueError, match="Received: top_k=0"):

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from test_case import run_layer_test  # tests/
 
 from wsol_tf.layers import ICLAttentionBlock
 
@@ -53,7 +54,10 @@ def test_hand_built_map_without_non_local():
 def test_use_background_drop_off_forwards_adl_mask():
     x = _features()
     block = ICLAttentionBlock(
-        drop_rate=1.0, use_non_local=False, forward_mask="drop"
+        drop_rate=1.0,
+        drop_threshold=0.8,
+        use_non_local=False,
+        forward_mask="drop",
     )
     drop = np.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]], "float32")
     out = block(x, training=True)
@@ -77,7 +81,7 @@ def test_non_local_starts_as_identity_and_pools_input():
     assert "non_local/theta/kernel" in names
 
 
-def test_functional_outputs_and_config():
+def test_layer_contract_and_config(tmp_path):
     kwargs = dict(
         drop_rate=0.5,
         drop_threshold=0.9,
@@ -93,16 +97,25 @@ def test_functional_outputs_and_config():
         epsilon=1e-5,
         seed=1,
     )
-    block = ICLAttentionBlock(**kwargs)
-    config = block.get_config()
+    config = ICLAttentionBlock(**kwargs).get_config()
     assert {k: config[k] for k in kwargs} == kwargs
-    clone = keras.layers.deserialize(keras.layers.serialize(block))
-    inputs = keras.Input((4, 4, 6))
-    out = clone(inputs)
-    assert out["features"].shape == (None, 4, 4, 6)
-    assert out["attention"].shape == (None, 4, 4, 1)
-    assert out["z_bg"].shape == (None, 6)
-    assert out["valid"].shape == (None,)
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 6)).astype("float32")
+    out = run_layer_test(
+        ICLAttentionBlock,
+        dict(kwargs, attention_source="output"),
+        x,
+        call_kwargs={"training": True},
+        tmp_path=tmp_path,
+    )
+    shapes = {k: tuple(v.shape) for k, v in out.items()}
+    assert shapes == {
+        "features": (2, 4, 4, 6),
+        "attention": (2, 4, 4, 1),
+        "z_dfg": (2, 6),
+        "z_fg": (2, 6),
+        "z_bg": (2, 6),
+        "valid": (2,),
+    }
 
 
 def test_bad_arguments():

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from test_case import run_layer_test  # tests/
 
 from wsol_tf.layers import NonLocalBlock
 
@@ -126,7 +127,7 @@ def test_mixed_bfloat16_softmax_float32():
     assert block.theta.kernel.dtype == "float32"
 
 
-def test_config_round_trip():
+def test_config_round_trip(tmp_path):
     kwargs = dict(
         inter_channels=3,
         reduction=4,
@@ -137,16 +138,18 @@ def test_config_round_trip():
         bn_momentum=0.99,
         bn_epsilon=1e-3,
     )
-    block = NonLocalBlock(**kwargs, name="nl")
-    config = block.get_config()
+    config = NonLocalBlock(**kwargs, name="nl").get_config()
     for key, value in kwargs.items():
         assert config[key] == value
-    clone = keras.layers.deserialize(keras.layers.serialize(block))
-    assert clone.get_config() == config
-    x = np.ones((1, 3, 3, 4), "float32")
-    z, w_y = clone(x)
+    x = np.random.default_rng(0).normal(size=(2, 3, 3, 4)).astype("float32")
+    z, w_y = run_layer_test(
+        NonLocalBlock, kwargs, x, call_kwargs={"training": True}
+    )
     # Without BN, W's conv kernel starts at zero: identity again.
     np.testing.assert_array_equal(z, x)
+    # The standard block (BN, sub-sampling), saved and reloaded.
+    z = run_layer_test(NonLocalBlock, {}, x, tmp_path=tmp_path)
+    np.testing.assert_allclose(z, x, atol=1e-6)
 
 
 def test_bad_argument():

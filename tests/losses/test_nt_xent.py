@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from test_case import run_loss_test  # tests/
 
 from wsol_tf.losses import NTXentLoss
 from wsol_tf.losses import nt_xent
@@ -60,12 +61,12 @@ def test_loss_class_and_config():
     rng = np.random.default_rng(1)
     a, p, n = (rng.normal(size=(3, 4)).astype("float32") for _ in range(3))
     loss = NTXentLoss(temperature=0.2)
-    np.testing.assert_allclose(
-        loss(np.zeros(3), np.stack([a, p, n], 1)),
-        _eq1(a, p, n, 0.2).mean(),
-        rtol=1e-5,
+    run_loss_test(
+        loss,
+        np.zeros(3, "float32"),
+        np.stack([a, p, n], 1),
+        reference=_eq1(a, p, n, 0.2).mean(),
     )
-    clone = keras.losses.deserialize(keras.losses.serialize(loss))
-    assert clone.get_config()["temperature"] == 0.2
+    assert loss.get_config()["temperature"] == 0.2
     with pytest.raises(ValueError, match="Received: temperature=0"):
         NTXentLoss(temperature=0)

@@ -5,9 +5,13 @@ import os
 import types
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from wsol_tf.config import TrainConfig
+
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
 
 README = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "README.md"

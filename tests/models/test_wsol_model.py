@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_case import run_model_test  # tests/
 
 from wsol_tf import optimizers
 from wsol_tf.config import LossConfig
@@ -121,6 +122,27 @@ def test_build_and_one_training_step(arch, method):
     side = 4 if arch != "inceptionv3" else 6  # 64 / 16; 96 px Inception
     assert outputs["cams"].shape == (2, side, side, 3)
     assert outputs["logits"].shape == (2, 3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_model_contract(tmp_path, method):
+    # The small VGG16: save / load, symbolic and eager calls, a compiled
+    # fit step and the three policies.
+    kwargs = ICL_TEST_ARGS if method == "icl" else {}
+    config = ModelConfig(
+        architecture="vgg16",
+        method=method,
+        num_classes=3,
+        width_multiplier=0.125,
+        **kwargs,
+    )
+    images, labels = _data(32)
+    model = run_model_test(
+        lambda: WSOLModel(config, 32, seed=0), images, labels, tmp_path
+    )
+    saved = dict(config.to_dict())
+    saved.pop("weights")  # the saved model carries its own
+    assert model.get_config()["config"] == saved
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -371,50 +393,63 @@ def test_config_round_trip_and_switches():
     )
 
 
-def test_attention_layers_take_config_fields_by_name():
-    # ADL gets its constructor's fields from the config, forward mask "drop"
-    # whatever `forward_mask` says, and the backbone's threshold for None.
-    model = _model("resnet50", "adl", size=64, drop_rate=0.25, mask_mode="soft")
+def test_attention_layers_receive_the_method_settings():
+    # ADL gets its drop rate, the protocol's threshold for None and ADL's
+    # forward mask; the ICL-only settings are not passed to it.
+    model = _model("resnet50", "adl", size=64, drop_rate=0.25)
     adl = model.network.get_layer("attention_layer4_2")
     config = adl.get_config()
     assert (config["drop_rate"], config["drop_threshold"]) == (0.25, 0.9)
-    assert (config["forward_mask"], config["mask_mode"]) == ("drop", "soft")
+    assert config["forward_mask"] == "drop"
     assert config["seed"] == 2 and not config["return_masks"]
 
 
-def test_a_new_config_field_reaches_the_layer_that_takes_it():
-    # What adding a setting takes: a ModelConfig field and a constructor
-    # argument of the same name; the network code lists no field names.
+def test_the_builder_writes_every_setting_out():
+    assert network.attention_arguments(ModelConfig(method="cam")) == {}
+    assert network.attention_arguments(ModelConfig(method="adl")) == {
+        "drop_rate": 0.75,
+        "drop_threshold": 0.9,  # the protocol's gamma_d for None
+        "forward_mask": "drop",
+    }
+    icl = network.attention_arguments(
+        ModelConfig(use_background_drop=False, non_local_reduction=4)
+    )
+    assert icl == {
+        "drop_rate": 0.75,
+        "drop_threshold": 0.9,
+        "bg_threshold": 0.2,
+        "use_non_local": True,
+        "non_local_sub_sample": True,
+        "non_local_reduction": 4,
+        "attention_source": "output",
+        "mask_mode": "hard",
+        "forward_mask": "drop",  # no background drop: ADL's mask
+        "pooled_feature": "input",
+    }
+    # Every argument is one the layer's constructor takes.
+    for method, arguments in (("icl", icl), ("adl", {})):
+        layer_class = network.ATTENTION_LAYERS[method]
+        layer_class(**arguments)
+
+
+def test_a_setting_the_method_does_not_read_is_an_error():
+    with pytest.raises(ValueError) as info:
+        _model("vgg16", "adl", size=32, bg_threshold=0.3)
+    assert str(info.value) == (
+        "Expected only the settings of method='adl' to differ from their "
+        "defaults; bg_threshold is not read by it. Received: bg_threshold=0.3"
+    )
+    with pytest.raises(ValueError, match="Received: drop_threshold=0.5"):
+        _model("vgg16", "cam", size=32, drop_threshold=0.5)
+
+
+def test_a_new_config_field_without_a_reader_is_an_error():
     @dataclasses.dataclass(frozen=True)
     class Extended(ModelConfig):
         block_gain: float = setting(2.0, "Test: a gain of the ICL block.")
 
-    class GainedBlock(ICLAttentionBlock):
-        def __init__(self, block_gain=1.0, **kwargs):
-            super().__init__(**kwargs)
-            self.block_gain = block_gain
-
-    config = Extended(method="icl", architecture="vgg16", block_gain=3.0)
-    assert network.layer_kwargs(GainedBlock, config) == {"block_gain": 3.0}
-    adl = network.layer_kwargs(AttentionDropout, config)
-    assert "block_gain" not in adl
-    assert set(adl) == {"drop_rate", "drop_threshold", "bg_threshold"} | {
-        "forward_mask",
-        "mask_mode",
-    }
-    icl = network.layer_kwargs(ICLAttentionBlock, ModelConfig())
-    assert icl == {
-        "drop_rate": 0.75,
-        "drop_threshold": 0.9,  # ResNet50's ADL value for None
-        "bg_threshold": 0.2,
-        "use_non_local": True,
-        "non_local_sub_sample": True,
-        "non_local_reduction": 2,
-        "attention_source": "output",
-        "mask_mode": "hard",
-        "forward_mask": "dfg",
-        "pooled_feature": "input",
-    }
+    with pytest.raises(ValueError, match=r"unread settings: \['block_gain'\]"):
+        network.check_settings(Extended(architecture="vgg16"))
 
 
 def test_from_config_reads_the_flat_keyword_format():

@@ -16,6 +16,9 @@ from wsol_tf import optimizers
 from wsol_tf.config import ModelConfig
 from wsol_tf.models import WSOLModel
 
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
+
 
 def make():
     config = ModelConfig(architecture="vgg16", method="cam", num_classes=3)

@@ -216,6 +216,7 @@ def _run_tool(*args):
     )
 
 
+@pytest.mark.integration
 def test_tool_writes_weights_file_and_names_bad_input(tmp_path):
     _, state = _imagenet_state("vgg16")
     checkpoint = str(tmp_path / "vgg16.pth")

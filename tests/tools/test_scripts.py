@@ -7,6 +7,9 @@ import sys
 import pytest
 from tool_runner import run_tool_subprocess  # noqa: I001 (tests/)
 
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 

@@ -11,6 +11,9 @@ from tool_runner import run_tool_subprocess  # noqa: I001 (tests/)
 
 from wsol_tf.cli import errors
 
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 

@@ -25,6 +25,9 @@ from wsol_tf.cli import config_flags
 from wsol_tf.cli import flagfiles
 from wsol_tf.errors import DivergenceError
 
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 SMALL = [
     f"--flagfile={SMOKE}",

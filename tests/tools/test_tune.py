@@ -22,6 +22,9 @@ from wsol_tf.cli import flagfiles
 from wsol_tf.tuning import space as space_lib
 from wsol_tf.tuning.results import config_to_flags
 
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TUNE = os.path.join(REPO, "tools", "tune.py")
 TINY = [

@@ -8,9 +8,13 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from tool_runner import smoke_config  # noqa: I001 (tests/)
 
 from wsol_tf import training
+
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 

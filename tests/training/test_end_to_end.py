@@ -21,6 +21,9 @@ from tool_runner import smoke_config
 from wsol_tf import training
 from wsol_tf.config import ExperimentConfig
 
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 

@@ -18,6 +18,9 @@ from wsol_tf.cli import flagfiles
 from wsol_tf.data import resolve_dataset
 from wsol_tf.data.pipeline import training_stream
 
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
+
 
 def _config(tmp, name, *extra):
     fv = copy.deepcopy(flags.FLAGS)

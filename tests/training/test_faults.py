@@ -23,6 +23,9 @@ from wsol_tf.errors import RunDirLockedError
 from wsol_tf.errors import WriteError
 from wsol_tf.training import run_lock
 
+# Whole training runs or tools in subprocesses.
+pytestmark = pytest.mark.integration
+
 
 def _tiny_model():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])

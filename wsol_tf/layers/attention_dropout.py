@@ -3,8 +3,7 @@
 import keras
 from keras import ops
 
-from wsol_tf.config import ModelConfig
-from wsol_tf.config import check_setting
+from wsol_tf import defaults
 from wsol_tf.serialization import register
 
 
@@ -14,7 +13,10 @@ def channel_mean_attention(features):
 
 
 def attention_masks(
-    attention, drop_threshold, bg_threshold=0.0, mask_mode="hard"
+    attention,
+    drop_threshold,
+    bg_threshold=defaults.BG_THRESHOLD,
+    mask_mode=defaults.MASK_MODE,
 ):
     """Builds ADL's and ICL's masks from an attention map.
 
@@ -64,6 +66,18 @@ def attention_masks(
     }
 
 
+def check_masking(drop_rate, drop_threshold, bg_threshold, mask_mode):
+    """The rules of the masking arguments (ValueError on the first broken)."""
+    defaults.check_range("drop_rate", drop_rate, **defaults.DROP_RATE_RANGE)
+    defaults.check_range(
+        "drop_threshold", drop_threshold, **defaults.DROP_THRESHOLD_RANGE
+    )
+    defaults.check_range(
+        "bg_threshold", bg_threshold, **defaults.BG_THRESHOLD_RANGE
+    )
+    defaults.check_choice("mask_mode", mask_mode, defaults.MASK_MODES)
+
+
 @register
 class AttentionDropout(keras.layers.Layer):
     """Attention-based dropout (ADL) with ICL's dropped-foreground option.
@@ -104,7 +118,7 @@ class AttentionDropout(keras.layers.Layer):
         Tensor like `inputs`, or `(outputs, masks)` with `return_masks`.
 
     Example:
-    >>> adl = AttentionDropout(drop_rate=0.75, drop_threshold=0.8)
+    >>> adl = AttentionDropout(drop_rate=0.75, drop_threshold=0.9)
     >>> y = adl(keras.random.uniform((2, 7, 7, 8)), training=True)
 
     Reference:
@@ -116,24 +130,20 @@ class AttentionDropout(keras.layers.Layer):
 
     def __init__(
         self,
-        drop_rate=0.75,
-        drop_threshold=0.8,
-        bg_threshold=0.0,
+        drop_rate=defaults.DROP_RATE,
+        drop_threshold=defaults.DROP_THRESHOLD,
+        bg_threshold=defaults.BG_THRESHOLD,
         forward_mask="drop",
-        mask_mode="hard",
+        mask_mode=defaults.MASK_MODE,
         return_masks=False,
         seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("drop_rate", drop_rate),
-            ("drop_threshold", drop_threshold),
-            ("bg_threshold", bg_threshold),
-            ("forward_mask", forward_mask),
-            ("mask_mode", mask_mode),
-        ):
-            check_setting(ModelConfig, name, value)
+        check_masking(drop_rate, drop_threshold, bg_threshold, mask_mode)
+        defaults.check_choice(
+            "forward_mask", forward_mask, defaults.FORWARD_MASKS
+        )
         self.drop_rate = drop_rate
         self.drop_threshold = drop_threshold
         self.bg_threshold = bg_threshold

@@ -2,12 +2,12 @@
 
 import keras
 
-from wsol_tf.config import ModelConfig
-from wsol_tf.config import check_setting
+from wsol_tf import defaults
 from wsol_tf.layers.attention_dropout import AttentionDropout
 from wsol_tf.layers.attention_dropout import channel_mean_attention
 from wsol_tf.layers.masked_average_pooling import MaskedAveragePooling
 from wsol_tf.layers.non_local_block import NonLocalBlock
+from wsol_tf.layers.non_local_block import check_reduction
 from wsol_tf.serialization import register
 
 
@@ -74,24 +74,28 @@ class ICLAttentionBlock(keras.layers.Layer):
 
     def __init__(
         self,
-        drop_rate=0.75,
-        drop_threshold=0.8,
-        bg_threshold=0.2,
-        use_non_local=True,
-        non_local_sub_sample=True,
+        drop_rate=defaults.DROP_RATE,
+        drop_threshold=defaults.DROP_THRESHOLD,
+        bg_threshold=defaults.BG_THRESHOLD,
+        use_non_local=defaults.USE_NON_LOCAL,
+        non_local_sub_sample=defaults.NON_LOCAL_SUB_SAMPLE,
         inter_channels=None,
-        non_local_reduction=2,
-        attention_source="output",
-        mask_mode="hard",
+        non_local_reduction=defaults.NON_LOCAL_REDUCTION,
+        attention_source=defaults.ATTENTION_SOURCE,
+        mask_mode=defaults.MASK_MODE,
         forward_mask="dfg",
-        pooled_feature="input",
+        pooled_feature=defaults.POOLED_FEATURE,
         epsilon=1e-6,
         seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_setting(ModelConfig, "attention_source", attention_source)
-        check_setting(ModelConfig, "pooled_feature", pooled_feature)
+        defaults.check_choice(
+            "attention_source", attention_source, defaults.ATTENTION_SOURCES
+        )
+        defaults.check_choice(
+            "pooled_feature", pooled_feature, defaults.POOLED_FEATURES
+        )
         if attention_source == "non_local" and not use_non_local:
             raise ValueError(
                 "`attention_source='non_local'` needs `use_non_local=True`. "
@@ -103,10 +107,8 @@ class ICLAttentionBlock(keras.layers.Layer):
         self.use_non_local = use_non_local
         self.non_local_sub_sample = non_local_sub_sample
         self.inter_channels = inter_channels
-        self.non_local_reduction = int(
-            check_setting(
-                ModelConfig, "non_local_reduction", non_local_reduction
-            )
+        self.non_local_reduction = check_reduction(
+            "non_local_reduction", non_local_reduction
         )
         self.attention_source = attention_source
         self.mask_mode = mask_mode

@@ -3,8 +3,7 @@
 import keras
 from keras import ops
 
-from wsol_tf.config import ModelConfig
-from wsol_tf.config import check_setting
+from wsol_tf import defaults
 from wsol_tf.serialization import register
 
 
@@ -13,6 +12,14 @@ def torch_conv_initializer():
     return keras.initializers.VarianceScaling(
         scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
     )
+
+
+def check_reduction(name, value):
+    """`int(value)`; ValueError unless it is an integer >= 1."""
+    defaults.check_range(
+        name, value, integer=True, **defaults.NON_LOCAL_REDUCTION_RANGE
+    )
+    return int(value)
 
 
 def _serialize(initializer):
@@ -72,8 +79,8 @@ class NonLocalBlock(keras.layers.Layer):
     def __init__(
         self,
         inter_channels=None,
-        reduction=2,
-        sub_sample=True,
+        reduction=defaults.NON_LOCAL_REDUCTION,
+        sub_sample=defaults.NON_LOCAL_SUB_SAMPLE,
         use_bn=True,
         return_non_local=False,
         kernel_initializer=None,
@@ -88,11 +95,7 @@ class NonLocalBlock(keras.layers.Layer):
                 f"Received: inter_channels={inter_channels}"
             )
         self.inter_channels = inter_channels
-        self.reduction = int(
-            check_setting(
-                ModelConfig, "non_local_reduction", reduction, arg="reduction"
-            )
-        )
+        self.reduction = check_reduction("reduction", reduction)
         self.sub_sample = bool(sub_sample)
         self.use_bn = bool(use_bn)
         self.return_non_local = bool(return_non_local)

@@ -3,15 +3,13 @@
 import keras
 from keras import ops
 
-from wsol_tf.config import LossConfig
-from wsol_tf.config import check_setting
+from wsol_tf import defaults
 from wsol_tf.serialization import register
 
 
 def _check_arguments(distance, mode):
-    """The `LossConfig` declarations of the two choices, one rule each."""
-    check_setting(LossConfig, "consistency_distance", distance, "distance")
-    check_setting(LossConfig, "consistency_mode", mode, "mode")
+    defaults.check_choice("distance", distance, defaults.CONSISTENCY_DISTANCES)
+    defaults.check_choice("mode", mode, defaults.CONSISTENCY_MODES)
 
 
 def normalize_attention(attention, epsilon=1e-12):
@@ -42,9 +40,9 @@ def _per_sample(early, reference, distance, mode, bg_threshold):
 def consistency_loss(
     early_maps,
     reference_map,
-    distance="l1",
-    mode="full",
-    bg_threshold=0.2,
+    distance=defaults.CONSISTENCY_DISTANCE,
+    mode=defaults.CONSISTENCY_MODE,
+    bg_threshold=defaults.BG_THRESHOLD,
 ):
     """Foreground consistency loss L_fc (INFERRED form, spec 2.5).
 
@@ -115,9 +113,9 @@ class ConsistencyLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        distance="l1",
-        mode="full",
-        bg_threshold=0.2,
+        distance=defaults.CONSISTENCY_DISTANCE,
+        mode=defaults.CONSISTENCY_MODE,
+        bg_threshold=defaults.BG_THRESHOLD,
         reduction="sum_over_batch_size",
         name="consistency_loss",
         **kwargs,

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from wsol_tf import defaults
 from wsol_tf.losses._reduce import masked_mean
 from wsol_tf.serialization import register
 
@@ -16,7 +17,9 @@ def cosine_similarity(x1, x2, epsilon=1e-8):
     return ops.sum(x1 * x2, axis=-1) / (n1 * n2)
 
 
-def nt_xent_logits(anchor, positive, negative, temperature=0.07):
+def nt_xent_logits(
+    anchor, positive, negative, temperature=defaults.TEMPERATURE
+):
     """Logits `[B, 2] = [sim(a, p), sim(a, n)] / temperature`, float32."""
     s_pos = cosine_similarity(anchor, positive)
     s_neg = cosine_similarity(anchor, negative)
@@ -27,7 +30,7 @@ def nt_xent(
     anchor,
     positive,
     negative,
-    temperature=0.07,
+    temperature=defaults.TEMPERATURE,
     valid=None,
     return_logits=False,
 ):
@@ -91,17 +94,15 @@ class NTXentLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        temperature=0.07,
+        temperature=defaults.TEMPERATURE,
         reduction="sum_over_batch_size",
         name="nt_xent_loss",
         **kwargs,
     ):
         super().__init__(name=name, reduction=reduction, **kwargs)
-        if not temperature > 0:
-            raise ValueError(
-                "`temperature` must be positive. "
-                f"Received: temperature={temperature}"
-            )
+        defaults.check_range(
+            "temperature", temperature, **defaults.TEMPERATURE_RANGE
+        )
         self.temperature = temperature
 
     def call(self, y_true, y_pred):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from wsol_tf import defaults
 from wsol_tf.losses._reduce import masked_mean
 from wsol_tf.serialization import register
 
@@ -20,7 +21,13 @@ def pairwise_distance(x1, x2, epsilon=1e-6):
     return ops.sqrt(ops.sum(ops.square(diff), axis=-1))
 
 
-def triplet_margin(anchor, positive, negative, margin=1.0, normalize=False):
+def triplet_margin(
+    anchor,
+    positive,
+    negative,
+    margin=defaults.MARGIN,
+    normalize=defaults.NORMALIZE_EMBEDDINGS,
+):
     """Per-sample `max(0, d(a, p) - d(a, n) + margin)` as float32 `[B]`."""
     if normalize:
         anchor = l2_normalize(anchor)
@@ -32,7 +39,12 @@ def triplet_margin(anchor, positive, negative, margin=1.0, normalize=False):
 
 
 def triplet_loss(
-    anchor, positive, negative, margin=1.0, normalize=False, valid=None
+    anchor,
+    positive,
+    negative,
+    margin=defaults.MARGIN,
+    normalize=defaults.NORMALIZE_EMBEDDINGS,
+    valid=None,
 ):
     """Triplet margin loss, mean over the valid samples, in float32.
 
@@ -86,17 +98,14 @@ class TripletLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        margin=1.0,
-        normalize=False,
+        margin=defaults.MARGIN,
+        normalize=defaults.NORMALIZE_EMBEDDINGS,
         reduction="sum_over_batch_size",
         name="triplet_loss",
         **kwargs,
     ):
         super().__init__(name=name, reduction=reduction, **kwargs)
-        if margin < 0:
-            raise ValueError(
-                f"`margin` must be >= 0. Received: margin={margin}"
-            )
+        defaults.check_range("margin", margin, **defaults.MARGIN_RANGE)
         self.margin = margin
         self.normalize = normalize
 

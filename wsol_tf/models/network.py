@@ -1,6 +1,6 @@
 """The inner functional network of WSOLModel: backbone, blocks, head."""
 
-import inspect
+import dataclasses
 
 import keras
 
@@ -19,30 +19,97 @@ ATTENTION_LAYERS = {
     "icl": ICLAttentionBlock,
 }
 
+# The `ModelConfig` fields every method reads: here (the backbone and the
+# head), in `build_model` (`weights`) and in the data checks
+# (`num_classes`).
+COMMON_SETTINGS = (
+    "architecture",
+    "method",
+    "num_classes",
+    "weights",
+    "large_feature_map",
+    "width_multiplier",
+)
+# The fields each method reads beyond those: its attention layer's (see
+# `attention_arguments`) and, for ICL, the objective's `loss_positions`.
+METHOD_SETTINGS = {
+    "cam": (),
+    "adl": ("drop_rate", "drop_threshold"),
+    "icl": (
+        "drop_rate",
+        "drop_threshold",
+        "bg_threshold",
+        "use_non_local",
+        "non_local_sub_sample",
+        "non_local_reduction",
+        "attention_source",
+        "mask_mode",
+        "forward_mask",
+        "use_background_drop",
+        "pooled_feature",
+        "loss_positions",
+    ),
+}
 
-def layer_settings(config):
-    """The `ModelConfig` as a dict of the values the layers receive.
 
-    `drop_threshold=None` resolves to the backbone's ADL value, and the
-    forward mask is ADL's `"drop"` for ADL and for ICL without background
-    drop (`use_background_drop=False`).
+def check_settings(config):
+    """Raises ValueError for a setting that `config.method` would not read.
+
+    Every `ModelConfig` field must be listed in `COMMON_SETTINGS` or
+    `METHOD_SETTINGS` (a field added to the config without a reader here
+    is an error, not a silent drop), and a setting another method reads
+    must keep its default (e.g. `bg_threshold` of an ADL model).
     """
-    settings = config.to_dict()
-    settings["drop_threshold"] = config.resolved_drop_threshold()
-    if config.method == "adl" or not config.use_background_drop:
-        settings["forward_mask"] = "drop"
-    return settings
+    listed = set(COMMON_SETTINGS).union(*METHOD_SETTINGS.values())
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    unknown = sorted(set(fields) - listed)
+    if unknown:
+        raise ValueError(
+            "Expected every ModelConfig setting to be read by the network "
+            "builder (models/network.py: COMMON_SETTINGS, METHOD_SETTINGS). "
+            f"Received unread settings: {unknown}"
+        )
+    used = set(COMMON_SETTINGS) | set(METHOD_SETTINGS[config.method])
+    for name in sorted(listed - used):
+        value = getattr(config, name)
+        if value != fields[name].default:
+            raise ValueError(
+                f"Expected only the settings of method={config.method!r} "
+                f"to differ from their defaults; {name} is not read by it. "
+                f"Received: {name}={value!r}"
+            )
 
 
-def layer_kwargs(layer_class, config):
-    """The config fields that `layer_class`'s constructor takes, by name.
+def attention_arguments(config):
+    """The constructor arguments of `config.method`'s attention layer.
 
-    A new `ModelConfig` field reaches a layer when its constructor has an
-    argument of the same name: nothing here lists field names.
+    `drop_threshold=None` resolves to the protocol's gamma_d. The forward
+    mask is ADL's `"drop"` for ADL and for ICL without background drop
+    (`use_background_drop=False`). CAM has no attention layer: `{}`.
     """
-    parameters = inspect.signature(layer_class.__init__).parameters
-    settings = layer_settings(config)
-    return {k: v for k, v in settings.items() if k in parameters}
+    if config.method == "cam":
+        return {}
+    arguments = {
+        "drop_rate": config.drop_rate,
+        "drop_threshold": config.resolved_drop_threshold(),
+    }
+    if config.method == "adl":
+        arguments["forward_mask"] = "drop"
+        return arguments
+    forward_mask = config.forward_mask
+    if not config.use_background_drop:
+        forward_mask = "drop"
+    arguments.update(
+        bg_threshold=config.bg_threshold,
+        use_non_local=config.use_non_local,
+        non_local_sub_sample=config.non_local_sub_sample,
+        non_local_reduction=config.non_local_reduction,
+        attention_source=config.attention_source,
+        mask_mode=config.mask_mode,
+        forward_mask=forward_mask,
+        pooled_feature=config.pooled_feature,
+    )
+    return arguments
 
 
 def attention_layer(config, position, index, seed=None):
@@ -53,7 +120,7 @@ def attention_layer(config, position, index, seed=None):
     return layer_class(
         seed=None if seed is None else seed + index,
         name=f"attention_{position}",
-        **layer_kwargs(layer_class, config),
+        **attention_arguments(config),
     )
 
 
@@ -75,6 +142,7 @@ def build_network(config, image_size, seed=None, layout="keras"):
         (float32 `[B, h, w, 1]`), `"z_dfg_p"`, `"z_fg_p"`, `"z_bg_p"`
         (float32 `[B, C]`) and `"valid_p"` (float32 `[B]`).
     """
+    check_settings(config)
     architecture = config.architecture
     method = config.method
     positions = backbones.block_positions(architecture, method)

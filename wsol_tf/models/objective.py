@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from wsol_tf import backbones
+from wsol_tf import defaults
 from wsol_tf.config import LossConfig
 from wsol_tf.losses import consistency_loss
 from wsol_tf.losses import nt_xent
@@ -53,8 +54,8 @@ class WSOLObjective:
         loss_config=None,
         method="icl",
         positions=(),
-        bg_threshold=0.2,
-        loss_positions="all",
+        bg_threshold=defaults.BG_THRESHOLD,
+        loss_positions=defaults.LOSS_POSITION,
     ):
         if loss_config is None:
             loss_config = LossConfig()
