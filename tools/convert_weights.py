@@ -6,6 +6,11 @@ r"""Convert PyTorch (torchvision / wsolevaluation) checkpoints to wsol_tf.
     python tools/train.py --flagfile=flags/cub_resnet50_cam.flags \
         --weights=resnet50_torchvision.weights.h5
 
+    # the same, downloaded (resumed, its sha256 prefix checked) into
+    # keras.applications' cache (~/.keras/models), architecture implied:
+    python tools/convert_weights.py --checkpoint=torchvision:resnet50 \
+        --output=resnet50_torchvision.weights.h5
+
     # a model trained with wsolevaluation -> a whole Keras model:
     python tools/convert_weights.py --checkpoint=last_checkpoint.pth.tar \
         --architecture=vgg16 --method=cam --num_classes=200 \
@@ -37,14 +42,18 @@ from absl import flags  # noqa: E402
 from wsol_tf.cli.errors import run_tool  # noqa: E402
 
 CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "PyTorch checkpoint (.pth) to convert.", required=True
+    "checkpoint",
+    None,
+    "PyTorch checkpoint (.pth) to convert, or torchvision:<vgg16|resnet50|"
+    "inceptionv3>: README's torchvision ImageNet checkpoint, downloaded into "
+    "keras' cache ($WSOL_TF_MIRROR/<file name> where set).",
+    required=True,
 )
 ARCHITECTURE = flags.DEFINE_enum(
     "architecture",
     None,
     ["vgg16", "resnet50", "inceptionv3"],
-    "Backbone of the checkpoint.",
-    required=True,
+    "Backbone of the checkpoint (implied by torchvision:<architecture>).",
 )
 METHOD = flags.DEFINE_enum(
     "method",
@@ -94,7 +103,20 @@ def read_checkpoint(path):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    if not os.path.isfile(CHECKPOINT.value):
+    checkpoint, architecture = CHECKPOINT.value, ARCHITECTURE.value
+    if checkpoint.startswith("torchvision:"):
+        from wsol_tf.downloads import torchvision_checkpoint
+
+        implied = checkpoint.split(":", 1)[1].replace("_", "")
+        if architecture not in (None, implied):
+            raise app.UsageError(
+                f"--architecture={architecture} contradicts "
+                f"--checkpoint={checkpoint}."
+            )
+        architecture, checkpoint = implied, torchvision_checkpoint(implied)
+    if architecture is None:
+        raise app.UsageError("--architecture: needed for a checkpoint file.")
+    if not os.path.isfile(checkpoint):
         raise app.UsageError(
             f"--checkpoint: no such file. Received: {CHECKPOINT.value}"
         )
@@ -106,13 +128,13 @@ def main(argv):
     from wsol_tf.backbones.conversion import convert
 
     path = convert(
-        read_checkpoint(CHECKPOINT.value),
-        ARCHITECTURE.value,
+        read_checkpoint(checkpoint),
+        architecture,
         OUTPUT.value,
         method=METHOD.value,
         num_classes=NUM_CLASSES.value,
         image_size=IMAGE_SIZE.value,
-        source=os.path.basename(CHECKPOINT.value),
+        source=os.path.basename(checkpoint),
     )
     print(f"Wrote {path}")
 

@@ -10,6 +10,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from file_helpers import read_tree  # noqa: I001 (tests/)
 
 from wsol_tf.config import DataConfig
 from wsol_tf.data import generate_synthetic_dataset
@@ -38,16 +39,6 @@ def _tiny_config(tmp_path, **changes):
     )
 
 
-def _files(root):
-    out = {}
-    for d, _, names in os.walk(root):
-        for n in names:
-            path = os.path.join(d, n)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = f.read()
-    return out
-
-
 # sha256 over "path:sha256(file)" lines (sorted) of the "heads" set written
 # with TINY and seed 0 by the generator before the "birds" style existed
 # (commit 0bdfb17, where it was the default set): the first set stays
@@ -72,9 +63,9 @@ def test_deterministic_for_a_seed(tiny_synthetic, tmp_path):
     again = generate_synthetic_dataset(str(tmp_path / "b"), seed=0, **kwargs)
     other = generate_synthetic_dataset(str(tmp_path / "c"), seed=1, **kwargs)
     first, second, third = (
-        _files(tiny_synthetic),
-        _files(again),
-        _files(other),
+        read_tree(tiny_synthetic),
+        read_tree(again),
+        read_tree(other),
     )
     assert len(first) > 20
     assert first == second  # byte-identical
@@ -91,7 +82,7 @@ def test_heads_set_is_byte_identical_under_its_name(tmp_path):
         _tiny_config(tmp_path, dataset_name="synthetic_heads")
     ).data_root
     assert os.path.basename(root) == "synthetic_v1_c3_n2-1-2_s48_seed0"
-    files = _files(root)
+    files = read_tree(root)
     assert len(files) == 59
     digest = hashlib.sha256(
         "".join(
@@ -277,8 +268,8 @@ def test_a_larger_test_split_keeps_train_and_val_byte_identical(tmp_path):
     assert large.synthetic_test_per_class == 5
     assert os.path.basename(large.data_root).endswith("_n2-1-5_s48_seed0")
     for split in ("train", "val"):
-        a = _files(os.path.join(small.data_root, "images", split))
-        assert a == _files(os.path.join(large.data_root, "images", split))
+        a = read_tree(os.path.join(small.data_root, "images", split))
+        assert a == read_tree(os.path.join(large.data_root, "images", split))
         meta = read_metadata(large.metadata_root, split, large.data_root)
         assert (
             meta.image_ids
