@@ -36,6 +36,11 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["wsol_tf", "wsol_tf.*"]),
+    # wsolevaluation's metadata (CUB, OpenImages, ILSVRC val and test; MIT,
+    # its notice in wsol_tf/metadata/LICENSE), read from the install.
+    package_data={
+        "wsol_tf": ["metadata/LICENSE", "metadata/*/*/*.txt"],
+    },
     # C kernel of BoxEvaluator's MaxBoxAccV2 path (needs a C compiler).
     ext_modules=[
         Extension(
