@@ -1,0 +1,16 @@
+r"""Write wsolevaluation metadata for a folder of class folders.
+
+    python tools/make_metadata.py --image_dir=dataset/ILSVRC/train \
+        --output=metadata/ILSVRC/train --copy_shipped=ilsvrc
+
+See `wsol_tf/cli/make_metadata.py`.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
+
+from wsol_tf.cli.make_metadata import run  # noqa: E402
+
+if __name__ == "__main__":
+    run()
