@@ -10,7 +10,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
-from wsol_tf.cli.make_metadata import run  # noqa: E402
+from absl import flags  # noqa: E402
+
+from wsol_tf.cli import make_metadata  # noqa: E402
+
+flags.adopt_module_key_flags(make_metadata)  # listed by --helpshort
 
 if __name__ == "__main__":
-    run()
+    make_metadata.run()

@@ -29,6 +29,8 @@ import time
 
 from absl import flags
 
+from wsol_tf.cli import config_flags  # noqa: F401 (defines --data_root)
+
 IMAGE_DIR = flags.DEFINE_string(
     "image_dir", None, "Folder holding one folder of images per class."
 )
@@ -37,12 +39,9 @@ OUTPUT = flags.DEFINE_string(
     None,
     "Split folder to write, e.g. metadata/MYDATA/train (replaced whole).",
 )
-DATA_ROOT = flags.DEFINE_string(
-    "data_root",
-    "",
-    "Directory the image ids are relative to: image_dir or a folder above "
-    "it ('' -> image_dir's parent).",
-)
+# --data_root is the config flag (the run's data root, which the ids are
+# relative to); '' here: image_dir's parent.
+flags.declare_key_flag("data_root")
 CLASSES_FROM = flags.DEFINE_string(
     "classes_from",
     "",
@@ -116,7 +115,7 @@ def main(argv):
         classes = folder_metadata.read_class_list(CLASSES_FROM.value)
     start = time.perf_counter()
     scan = folder_metadata.scan_class_folders(
-        IMAGE_DIR.value, DATA_ROOT.value or None, classes
+        IMAGE_DIR.value, flags.FLAGS.data_root or None, classes
     )
     listed = time.perf_counter() - start
     count = len(scan.images)
