@@ -43,7 +43,15 @@ setup(
     package_data={
         "wsol_tf.presets": ["*.flags", "datasets/*.flags"],
         # The synthetic pretraining's shipped weights and their records.
-        "wsol_tf": ["pretrained/*.weights.h5", "pretrained/*.json"],
+        # wsolevaluation's metadata (CUB, OpenImages, ILSVRC val and test;
+        # MIT, its notice in wsol_tf/metadata/LICENSE), read from the
+        # install; the synthetic pretraining's shipped weights and records.
+        "wsol_tf": [
+            "metadata/LICENSE",
+            "metadata/*/*/*.txt",
+            "pretrained/*.weights.h5",
+            "pretrained/*.json",
+        ],
     },
     # C kernel of BoxEvaluator's MaxBoxAccV2 path (needs a C compiler).
     ext_modules=[

@@ -106,7 +106,8 @@ class DataConfig(ConfigBase):
     """Where the dataset lives and how images are fed.
 
     `metadata_root` holds `<split>/{image_ids,class_labels,image_sizes,
-    localization}.txt` (wsolevaluation layout, e.g. `metadata/CUB`);
+    localization}.txt` (wsolevaluation layout; empty for cub, ilsvrc and
+    openimages: the copy shipped in `wsol_tf/metadata/`);
     `data_root` is the directory image ids are relative to. Empty
     `data_root` with dataset_name "synthetic" means: generate (once) the
     embedded synthetic dataset into `cache_dir` and use it.
@@ -123,7 +124,8 @@ class DataConfig(ConfigBase):
     metadata_root: str = setting(
         "",
         "wsolevaluation metadata directory holding <split>/{image_ids,"
-        "class_labels,image_sizes,localization}.txt.",
+        "class_labels,image_sizes,localization}.txt ('' with cub, ilsvrc "
+        "or openimages -> wsolevaluation's, shipped in the package).",
     )
     mask_metadata_root: str = setting(
         "",

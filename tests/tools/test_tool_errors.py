@@ -90,6 +90,11 @@ CASES = {
         ["--output_dir={tmp}/syn", "--num_classes=0"],
         "num_classes",
     ),
+    "make_metadata_missing_image_dir": (
+        "make_metadata.py",
+        ["--image_dir={tmp}/none", "--output={tmp}/meta/train"],
+        "Expected image_dir to be a directory of class folders",
+    ),
     "check_dataset_unreadable_root": (
         "check_dataset.py",
         ["--metadata_root={tmp}/corrupt.pth", "--data_root={tmp}"],

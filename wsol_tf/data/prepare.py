@@ -353,15 +353,18 @@ def prepare_dataset(
         if set(train) & set(result.extracted) or not os.path.exists(
             os.path.join(output, "image_ids.txt")
         ):
-            from wsol_tf.data.make_metadata import write_metadata
+            from wsol_tf.data import folder_metadata
 
             data_root = os.path.join(root, recipe.folder)
             log(f"Writing the train metadata into {output}")
-            write_metadata(
+            folder_metadata.write_metadata(
                 os.path.join(data_root, "train"),
                 output,
                 data_root,
                 classes=classes,
             )
+            # wsolevaluation's val (ImageNetV2) and test beside it.
+            copied = folder_metadata.copy_shipped_splits(dataset, output)
+            log(f"Copied the shipped {dataset} {copied} beside it")
             result.metadata = output
     return result

@@ -6,6 +6,14 @@ import os
 from wsol_tf.data import synthetic
 from wsol_tf.data.metadata import resolve_num_classes
 
+# Dataset names whose wsolevaluation metadata ships with the package, in
+# wsol_tf/metadata/<folder> (ILSVRC without its train split: 1.28 M lines
+# that tools/make_metadata.py writes from the images).
+SHIPPED_METADATA = {
+    "cub": "CUB",
+    "ilsvrc": "ILSVRC",
+    "openimages": "OpenImages",
+}
 # Dataset names of the embedded synthetic sets -> generator style.
 SYNTHETIC_DATASETS = {"synthetic": "birds", "synthetic_heads": "heads"}
 # Generator settings of one style only: DataConfig field -> keyword.
@@ -27,6 +35,35 @@ def default_cache_dir():
     )
 
 
+def shipped_metadata_root(dataset_name):
+    """The package's copy of wsolevaluation's metadata for `dataset_name`
+    ("cub", "ilsvrc" or "openimages"), or None for any other name."""
+    folder = SHIPPED_METADATA.get(dataset_name)
+    if folder is None:
+        return None
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(package, "metadata", folder)
+
+
+def _check_shipped_splits(cfg, metadata_root):
+    """One line naming tools/make_metadata.py when the shipped metadata
+    lacks one of the config's splits (ILSVRC train)."""
+    for split in (cfg.train_split, cfg.val_split, cfg.test_split):
+        if not os.path.isdir(os.path.join(metadata_root, split)):
+            folder = SHIPPED_METADATA[cfg.dataset_name]
+            raise ValueError(
+                f"Expected --metadata_root for split {split!r} of dataset "
+                f"{cfg.dataset_name!r}: the shipped metadata has "
+                f"{sorted(os.listdir(metadata_root))} only. Write it with "
+                f"`python tools/make_metadata.py --image_dir="
+                f"{os.path.join(cfg.data_root or '<data_root>', split)} "
+                f"--output=metadata/{folder}/{split} "
+                f"--copy_shipped={cfg.dataset_name}` and pass "
+                f"--metadata_root=metadata/{folder}. Received: "
+                f"metadata_root=''"
+            )
+
+
 def resolve_dataset(data_config):
     """Returns `data_config` with data_root, metadata_root and num_classes set.
 
@@ -43,8 +80,13 @@ def resolve_dataset(data_config):
     - Either synthetic name: metadata_root defaults to
       `<data_root>/metadata/SYNTHETIC` (boxes) and mask_metadata_root to
       `<data_root>/metadata/SYNTHETIC_PXAP` (masks for PxAP).
+    - "cub", "ilsvrc" and "openimages" with an empty metadata_root use
+      the wsolevaluation metadata shipped in the package
+      (`shipped_metadata_root`); ILSVRC's train split is not shipped
+      (tools/make_metadata.py writes it from the images), so its runs
+      name a metadata_root holding it.
     - Any other dataset needs data_root and metadata_root (e.g.
-      `dataset/CUB` and `metadata/CUB`).
+      `dataset/MYDATA` and `metadata/MYDATA`).
     - num_classes None: max label + 1 of the train split's
       class_labels.txt. The class labels of the train, val and test
       splits are checked by `resolve_num_classes`, the rule
@@ -79,6 +121,10 @@ def resolve_dataset(data_config):
         masks = os.path.join(data_root, synthetic.MASKS_DIR)
         if not cfg.mask_metadata_root and os.path.isdir(masks):
             changes["mask_metadata_root"] = masks
+    if not metadata_root and cfg.dataset_name in SHIPPED_METADATA:
+        metadata_root = shipped_metadata_root(cfg.dataset_name)
+        _check_shipped_splits(cfg, metadata_root)
+        changes["metadata_root"] = metadata_root
     for name, value in (
         ("data_root", data_root),
         ("metadata_root", metadata_root),
