@@ -145,8 +145,9 @@ def define_flags():
     flags.DEFINE_list(
         "pretrain_recipe",
         [],
-        "NAME=VALUE,... replacing fields of the --weights=synthetic "
-        "pretraining recipe (wsol_tf.training.pretrain.PretrainRecipe), e.g. "
+        "RECIPE and/or NAME=VALUE,... : a named pretraining recipe "
+        "(wsol_tf.training.pretrain.RECIPES, e.g. heads8; default the "
+        "shipped one) with fields of PretrainRecipe replaced, e.g. "
         "body_rate=1.0: an experiment on the stage that plays ImageNet.",
     )
 
@@ -170,27 +171,32 @@ def row_config(base, changes, seed, model_dir):
 
 
 def pretrain_recipe(entries):
-    """`PretrainRecipe` of the default with `NAME=VALUE` entries applied."""
+    """The named recipe (`RECIPES`; default `SOURCE`) with `NAME=VALUE`
+    entries applied."""
     from wsol_tf.training import pretrain
 
     fields = {f.name: f for f in dataclasses.fields(pretrain.PretrainRecipe)}
+    base = pretrain.SOURCE
     changes = {}
     for entry in entries:
         name, sep, value = entry.partition("=")
+        if not sep and name in pretrain.RECIPES:
+            base = pretrain.RECIPES[name]
+            continue
         if not sep or name not in fields:
             raise ValueError(
-                f"--pretrain_recipe={entry}: expected NAME=VALUE with NAME in "
+                f"--pretrain_recipe={entry}: expected a recipe of "
+                f"{sorted(pretrain.RECIPES)} or NAME=VALUE with NAME in "
                 f"{sorted(fields)}"
             )
-        kind = type(getattr(pretrain.PretrainRecipe(), name))
-        kind = float if kind is type(None) else kind
+        kind = type(getattr(pretrain.RECIPES["mixed20"], name))
         try:
             changes[name] = kind(value)
         except ValueError:
             raise ValueError(
                 f"--pretrain_recipe={entry}: {name} expects a {kind.__name__}"
             ) from None
-    return dataclasses.replace(pretrain.PretrainRecipe(), **changes)
+    return dataclasses.replace(base, **changes)
 
 
 def run_one(config):

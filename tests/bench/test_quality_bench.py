@@ -102,7 +102,13 @@ def test_pretrain_recipe_entries_replace_fields_with_their_types():
     recipe = quality_bench.pretrain_recipe(["body_rate=1.0", "steps=500"])
     assert recipe.body_rate == 1.0 and recipe.steps == 500
     assert isinstance(recipe.steps, int)
-    assert recipe.num_classes == pretrain.PretrainRecipe().num_classes
+    # The other fields are the shipped recipe's; a name picks another.
+    assert recipe.num_classes == pretrain.SOURCE.num_classes
+    assert recipe.replace(body_rate=None, steps=1).replace(
+        steps=pretrain.SOURCE.steps, body_rate=pretrain.SOURCE.body_rate
+    ) == pretrain.SOURCE
+    old = quality_bench.pretrain_recipe(["heads8", "steps=20"])
+    assert old == pretrain.RECIPES["heads8"].replace(steps=20)
     with pytest.raises(ValueError, match="--pretrain_recipe=colour=1"):
         quality_bench.pretrain_recipe(["colour=1"])
     with pytest.raises(ValueError, match="steps expects a int"):
