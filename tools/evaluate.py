@@ -45,6 +45,7 @@ def main(argv):
     from wsol_tf.data import name_undecodable_images
     from wsol_tf.errors import WriteError
     from wsol_tf.evaluation.runner import evaluate_model
+    from wsol_tf.io_utils import write_json
 
     model, config, keras_path, run_dir, split, dataset = (
         trained.load_trained_split(
@@ -65,7 +66,7 @@ def main(argv):
     title = f"{config.data.dataset_name} {split} split: {keras_path}"
     print(training.format_metrics_table(metrics, title), flush=True)
     try:
-        training.write_json(output, report)
+        write_json(output, report)
     except (WriteError, OSError) as e:
         print(f"WARNING: metrics not saved: {e}", file=sys.stderr)
         return

@@ -8,6 +8,7 @@ import pytest
 
 from wsol_tf import config as cfg
 from wsol_tf import settings
+from wsol_tf.settings import check_setting
 
 
 def test_defaults_validate_and_round_trip_through_json():
@@ -89,7 +90,7 @@ def test_replace_validates():
     ],
 )
 def test_construction_validates_each_kind_of_constraint(part, kwargs, expected):
-    (name, value), = kwargs.items()
+    ((name, value),) = kwargs.items()
     with pytest.raises(ValueError) as info:
         part(**kwargs)
     message = str(info.value)
@@ -123,12 +124,12 @@ def test_one_num_classes_and_one_seed():
 
 
 def test_check_setting_is_the_config_rule_in_layer_words():
-    assert cfg.check_setting(cfg.ModelConfig, "mask_mode", "soft") == "soft"
+    assert check_setting(cfg.ModelConfig, "mask_mode", "soft") == "soft"
     with pytest.raises(ValueError) as info:
-        cfg.check_setting(cfg.ModelConfig, "drop_rate", 2.0)
+        check_setting(cfg.ModelConfig, "drop_rate", 2.0)
     assert str(info.value) == (
         "`drop_rate` must be a number in [0, 1]. Received: drop_rate=2.0"
     )
     # A layer needs a value: None is rejected even for an optional field.
     with pytest.raises(ValueError, match="drop_threshold=None"):
-        cfg.check_setting(cfg.ModelConfig, "drop_threshold", None)
+        check_setting(cfg.ModelConfig, "drop_threshold", None)

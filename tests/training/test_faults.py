@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from wsol_tf import io_utils
-from wsol_tf import training
+from wsol_tf.callbacks import AtomicBackupAndRestore
+from wsol_tf.callbacks import AtomicModelCheckpoint
 from wsol_tf.callbacks import StopOnNonFinite
 from wsol_tf.cli import trained
 from wsol_tf.errors import CorruptFileError
@@ -53,8 +54,8 @@ def _bytes(path):
 
 def test_checkpoint_and_backup_refuse_non_finite_weights(tmp_path):
     model = _tiny_model()
-    ckpt = training.AtomicModelCheckpoint(str(tmp_path / "c"), monitor="m")
-    backup = training.AtomicBackupAndRestore(str(tmp_path / "b"))
+    ckpt = AtomicModelCheckpoint(str(tmp_path / "c"), monitor="m")
+    backup = AtomicBackupAndRestore(str(tmp_path / "b"))
     for cb in (ckpt, backup):
         cb.set_model(model)
     ckpt.on_epoch_end(0, {"m": 1.0})
@@ -77,7 +78,7 @@ def _files(root):
 
 def test_a_nan_metric_never_becomes_best(tmp_path):
     model = _tiny_model()
-    ckpt = training.AtomicModelCheckpoint(str(tmp_path), monitor="m")
+    ckpt = AtomicModelCheckpoint(str(tmp_path), monitor="m")
     ckpt.set_model(model)
     ckpt.on_epoch_end(0, {"m": float("nan")})
     assert _listing(tmp_path) == ["last.keras"]
@@ -137,7 +138,7 @@ def test_backup_write_failure_keeps_the_previous_backup(tmp_path, monkeypatch):
     import h5py
 
     model = _tiny_model()
-    backup = training.AtomicBackupAndRestore(str(tmp_path))
+    backup = AtomicBackupAndRestore(str(tmp_path))
     backup.set_model(model)
     backup.on_epoch_end(0)
     before = {p: _bytes(p) for p in _files(tmp_path)}
@@ -152,7 +153,7 @@ def test_backup_write_failure_keeps_the_previous_backup(tmp_path, monkeypatch):
     assert not h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE)  # none open
     monkeypatch.undo()
     fresh = _tiny_model()
-    restore = training.AtomicBackupAndRestore(str(tmp_path))
+    restore = AtomicBackupAndRestore(str(tmp_path))
     restore.set_model(fresh)
     restore.on_train_begin()
     np.testing.assert_array_equal(
@@ -164,7 +165,7 @@ def test_checkpoint_to_a_read_only_directory(tmp_path, monkeypatch):
     directory = tmp_path / "ckpt"
     directory.mkdir()
     model = _tiny_model()
-    ckpt = training.AtomicModelCheckpoint(str(directory), monitor="m")
+    ckpt = AtomicModelCheckpoint(str(directory), monitor="m")
     ckpt.set_model(model)
     ckpt.on_epoch_end(0, {})
     before = _bytes(directory / "last.keras")
@@ -298,7 +299,7 @@ def test_an_unlocked_leftover_file_is_taken_without_a_record(tmp_path, capsys):
 
 def test_corrupt_keras_names_the_problem_and_suggests_best(tmp_path):
     ckpt = tmp_path / "checkpoints"
-    training.AtomicModelCheckpoint(str(ckpt), monitor="m")
+    AtomicModelCheckpoint(str(ckpt), monitor="m")
     ckpt.mkdir()
     (ckpt / "last.keras").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CorruptFileError) as info:
@@ -320,12 +321,12 @@ def test_non_finite_model_is_refused_by_load_trained(tmp_path):
 
 def test_corrupt_backup_names_the_directory(tmp_path):
     model = _tiny_model()
-    backup = training.AtomicBackupAndRestore(str(tmp_path))
+    backup = AtomicBackupAndRestore(str(tmp_path))
     backup.set_model(model)
     backup.on_epoch_end(0)
     weights = tmp_path / "latest.weights.h5"
     weights.write_bytes(_bytes(weights)[:300])
-    restore = training.AtomicBackupAndRestore(str(tmp_path))
+    restore = AtomicBackupAndRestore(str(tmp_path))
     restore.set_model(_tiny_model())
     with pytest.raises(CorruptFileError) as info:
         restore.on_train_begin()

@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from wsol_tf.config import ModelConfig
-from wsol_tf.config import check_setting
 from wsol_tf.serialization import register
+from wsol_tf.settings import check_setting
 
 
 def channel_mean_attention(features):

@@ -3,12 +3,12 @@
 import keras
 
 from wsol_tf.config import ModelConfig
-from wsol_tf.config import check_setting
 from wsol_tf.layers.attention_dropout import AttentionDropout
 from wsol_tf.layers.attention_dropout import channel_mean_attention
 from wsol_tf.layers.masked_average_pooling import MaskedAveragePooling
 from wsol_tf.layers.non_local_block import NonLocalBlock
 from wsol_tf.serialization import register
+from wsol_tf.settings import check_setting
 
 
 @register

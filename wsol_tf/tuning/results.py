@@ -22,7 +22,7 @@ import os
 
 from wsol_tf import config as config_lib
 from wsol_tf import settings
-from wsol_tf.training.reporting import write_json
+from wsol_tf.io_utils import write_json
 from wsol_tf.tuning.tuner import execution_dir
 
 

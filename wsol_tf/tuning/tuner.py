@@ -31,7 +31,7 @@ import keras
 import keras_tuner
 
 from wsol_tf.errors import DivergenceError
-from wsol_tf.training.reporting import write_json
+from wsol_tf.io_utils import write_json
 from wsol_tf.tuning import space as space_lib
 
 PROJECT = "trials"
