@@ -45,6 +45,7 @@ def main(argv):
     from wsol_tf.data import name_undecodable_images
     from wsol_tf.errors import WriteError
     from wsol_tf.evaluation.runner import evaluate_model
+    from wsol_tf.evaluation.runner import progress_bar
     from wsol_tf.io_utils import write_json
 
     model, config, keras_path, run_dir, split, dataset = (
@@ -53,7 +54,9 @@ def main(argv):
         )
     )
     with name_undecodable_images(config.data, [split]):
-        metrics = evaluate_model(model, dataset, config.eval)
+        metrics = evaluate_model(
+            model, dataset, config.eval, progress=progress_bar(dataset)
+        )
     output = OUTPUT.value
     if not output:
         output = os.path.join(run_dir, f"eval_{split}.json")

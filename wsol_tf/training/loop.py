@@ -22,6 +22,7 @@ from wsol_tf.errors import WSOLError
 from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
 from wsol_tf.evaluation.runner import best_thresholds
 from wsol_tf.evaluation.runner import evaluate_model
+from wsol_tf.evaluation.runner import progress_bar
 from wsol_tf.evaluation.runner import serving_threshold
 from wsol_tf.export import export_saved_model
 from wsol_tf.io_utils import remove_orphan_temps
@@ -314,7 +315,13 @@ def finish(model, config, write_outputs=True):
     # CAMs (a float32 run); else val is evaluated once more, in float32.
     trained, model = model, model.as_float32()
     test_ds = build_dataset(data, data.test_split, training=False)
-    details = evaluate_model(model, test_ds, config.eval, return_details=True)
+    details = evaluate_model(
+        model,
+        test_ds,
+        config.eval,
+        progress=progress_bar(test_ds) if write_outputs else None,
+        return_details=True,
+    )
     metrics = details.metrics
     report = {
         "metrics": metrics,
