@@ -65,6 +65,8 @@ setup(
         "numpy>=1.26",
         "opencv-python-headless>=4.8",
         "absl-py>=2.0",
+        # The run lock: an OS lock written through `on_acquired`.
+        "filelock>=4.3",
         "h5py>=3.10",
         "tensorboard>=2.20",
     ],

@@ -6,6 +6,7 @@ root conftest.py, on sys.path).
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -38,6 +39,19 @@ def run_tool_in_process(name, *argv):
         module.main([f"{name}.py"])
     finally:
         flags.FLAGS.unparse_flags()
+
+
+# TensorFlow's C++ start-up lines (printed when `import wsol_tf` imports
+# it, whatever TF_CPP_MIN_LOG_LEVEL says): not the tool's output.
+_TF_STARTUP = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} "
+    r"\d\d:\d\d:\d\d|To enable the following instructions)"
+)
+
+
+def tool_lines(stderr):
+    """The lines of a tool's stderr, without TensorFlow's start-up lines."""
+    return [ln for ln in stderr.splitlines() if not _TF_STARTUP.match(ln)]
 
 
 def run_tool_subprocess(script, *args, cwd=None, timeout=240):

@@ -45,6 +45,8 @@ def main(argv):
     from wsol_tf.data import name_undecodable_images
     from wsol_tf.errors import WriteError
     from wsol_tf.evaluation.runner import evaluate_model
+    from wsol_tf.evaluation.runner import progress_bar
+    from wsol_tf.io_utils import write_json
 
     model, config, keras_path, run_dir, split, dataset = (
         trained.load_trained_split(
@@ -52,7 +54,9 @@ def main(argv):
         )
     )
     with name_undecodable_images(config.data, [split]):
-        metrics = evaluate_model(model, dataset, config.eval)
+        metrics = evaluate_model(
+            model, dataset, config.eval, progress=progress_bar(dataset)
+        )
     output = OUTPUT.value
     if not output:
         output = os.path.join(run_dir, f"eval_{split}.json")
@@ -65,7 +69,7 @@ def main(argv):
     title = f"{config.data.dataset_name} {split} split: {keras_path}"
     print(training.format_metrics_table(metrics, title), flush=True)
     try:
-        training.write_json(output, report)
+        write_json(output, report)
     except (WriteError, OSError) as e:
         print(f"WARNING: metrics not saved: {e}", file=sys.stderr)
         return

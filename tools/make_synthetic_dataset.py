@@ -8,6 +8,7 @@ finds metadata/SYNTHETIC and metadata/SYNTHETIC_PXAP under it). Equal flags
 give byte-identical files; the default size takes a few seconds.
 """
 
+import keras
 from absl import flags
 
 from wsol_tf.cli.errors import run_tool
@@ -67,6 +68,8 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace output_dir.")
 
 
 def _generate():
+    per_class = _TRAIN.value + _VAL.value + _TEST.value
+    bar = keras.utils.Progbar(_NUM_CLASSES.value * per_class, unit_name="image")
     return generate_synthetic_dataset(
         _OUTPUT_DIR.value,
         style=_STYLE.value,
@@ -81,6 +84,7 @@ def _generate():
         context_rate=_CONTEXT_RATE.value,
         distractor_heads=_DISTRACTORS.value,
         overwrite=_OVERWRITE.value,
+        progress=lambda: bar.add(1),
     )
 
 

@@ -23,7 +23,6 @@ from typing import Tuple
 
 from wsol_tf import defaults
 from wsol_tf.settings import ConfigBase
-from wsol_tf.settings import SettingError  # noqa: F401
 from wsol_tf.settings import link_mirrors
 from wsol_tf.settings import same_as
 from wsol_tf.settings import setting

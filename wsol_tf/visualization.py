@@ -19,6 +19,8 @@ import os
 import cv2
 import numpy as np
 
+from wsol_tf.box_ops import iou_matrix
+from wsol_tf.box_ops import unpad_boxes
 from wsol_tf.data.image_ops import denormalize_images
 from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
 from wsol_tf.evaluation.cam_ops import scoremaps_from_cams
@@ -30,6 +32,8 @@ from wsol_tf.io_utils import atomic_path
 GT_COLOR = (255, 0, 0)  # RGB red
 PRED_COLOR = (0, 255, 0)  # RGB green
 CURVE_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40))
+CAPTION_LINE_HEIGHT = 13  # pixels per text line under a captioned tile
+CAPTION_SCALE = 0.35  # OpenCV font scale of a caption that fits its tile
 
 
 def to_uint8_images(images, normalization="imagenet"):
@@ -92,6 +96,48 @@ def draw_boxes(image, boxes, color, thickness=2):
     return out
 
 
+def box_iou(pred_boxes, gt_boxes):
+    """IoU of the first predicted box with its best-matching GT box.
+
+    The protocol's arithmetic (`box_ops.iou_matrix`, pixels inclusive);
+    -1 padding rows are ignored, and no box on either side gives 0.
+
+    Example:
+    >>> box_iou([[0, 0, 4, 9]], [[0, 0, 9, 9], [-1, -1, -1, -1]])
+    0.5
+    """
+    pred = unpad_boxes(pred_boxes)[:1]
+    gt = unpad_boxes(gt_boxes)
+    if not len(pred) or not len(gt):
+        return 0.0
+    return float(iou_matrix(pred, gt).max())
+
+
+def tile_caption(label, prediction, iou):
+    """The two-line caption of a CAM tile: true and predicted class, then
+    the IoU of the predicted box."""
+    return f"true {int(label)} pred {int(prediction)}\nIoU {iou:.2f}"
+
+
+def add_caption(tile, caption):
+    """`tile` above a white band holding `caption` in black.
+
+    The band has `CAPTION_LINE_HEIGHT` pixels per line of `caption`; a line
+    wider than the tile is drawn smaller, to fit.
+    """
+    tile = np.asarray(tile, np.uint8)
+    width = tile.shape[1]
+    lines = caption.split("\n")
+    band = np.full((CAPTION_LINE_HEIGHT * len(lines), width, 3), 255, np.uint8)
+    for i, line in enumerate(lines):
+        (text_width, _), _ = cv2.getTextSize(
+            line, cv2.FONT_HERSHEY_SIMPLEX, CAPTION_SCALE, 1
+        )
+        scale = CAPTION_SCALE * min(1.0, (width - 4) / max(text_width, 1))
+        _text(band, line, (2, (i + 1) * CAPTION_LINE_HEIGHT - 3), scale=scale)
+    return np.concatenate([tile, band], axis=0)
+
+
 def make_grid(tiles, columns=4, padding=4, background=255):
     """Tiles equally sized images into a grid.
 
@@ -128,7 +174,14 @@ def make_grid(tiles, columns=4, padding=4, background=255):
 
 
 def localization_grid(
-    images, scoremaps, gt_boxes, pred_boxes, columns=4, padding=4, alpha=0.5
+    images,
+    scoremaps,
+    gt_boxes,
+    pred_boxes,
+    columns=4,
+    padding=4,
+    alpha=0.5,
+    captions=None,
 ):
     """Grid of CAM overlays with GT boxes (red) and predictions (green).
 
@@ -137,12 +190,16 @@ def localization_grid(
         scoremaps: float [B, H, W] in [0, 1] (same frame as the images).
         gt_boxes: per image, int [K, 4] (x0, y0, x1, y1), -1 rows ignored.
         pred_boxes: per image, int [N, 4] in the same frame.
+        captions: optional text per image, written under its tile
+            (`tile_caption`, `add_caption`).
     """
     tiles = []
     for image, cam, gt, pred in zip(images, scoremaps, gt_boxes, pred_boxes):
         tile = overlay_cam(image, cam, alpha)
         tile = draw_boxes(tile, gt, GT_COLOR)
         tiles.append(draw_boxes(tile, pred, PRED_COLOR))
+    if captions is not None:
+        tiles = [add_caption(t, c) for t, c in zip(tiles, captions)]
     return make_grid(tiles, columns, padding)
 
 
@@ -254,17 +311,20 @@ def split_box_curve(model, dataset, eval_config):
 
 
 def _first_samples(model, dataset, count):
-    """(image, GT-class score map, GT boxes) of the first `count` images."""
+    """(image, GT-class score map, GT boxes, label, predicted class) of the
+    first `count` images."""
     samples = []
     for batch in dataset:
         if len(samples) >= count:
             break
         n = count - len(samples)
-        images = np.asarray(batch["images"])[:n]
-        labels = np.asarray(batch["labels"])[:n]
+        images = np.asarray(batch["images"], np.float32)[:n]
+        labels = np.asarray(batch["labels"]).reshape(-1)[:n]
         boxes = np.asarray(batch["boxes"])[:n]
-        scoremaps = compute_scoremaps(model, images, labels)
-        samples += zip(images, scoremaps, boxes)
+        logits, cams = model.compute_cams(images, labels)
+        scoremaps = scoremaps_from_cams(np.asarray(cams), images.shape[1:3])
+        predictions = np.asarray(logits).argmax(axis=-1)
+        samples += zip(images, scoremaps, boxes, labels, predictions)
     return samples
 
 
@@ -287,7 +347,9 @@ def visualize_split(
     GT-class CAM, GT boxes (red) and the largest-contour box (green) at
     `threshold` (None: `serving_threshold` of this split's curve, i.e. the
     CAM threshold of MaxBoxAcc at IoU 50, else `FALLBACK_CAM_THRESHOLD`
-    when the split has no boxes). The curve covers the whole split; pass
+    when the split has no boxes), each tile captioned with its true class,
+    the predicted class and the IoU of the green box with the
+    best-matching red one (`box_iou`). The curve covers the whole split; pass
     `curve` (`BoxEvaluator.curve()` of this split, e.g. from
     `evaluate_model(..., return_details=True).box_curve`) to skip
     recomputing it (only the grid's images are then run through the model).
@@ -319,12 +381,18 @@ def visualize_split(
     threshold = serving_threshold(best) if threshold is None else threshold
     threshold = float(threshold)
     images = to_uint8_images(np.stack([s[0] for s in samples]), normalization)
+    pred_boxes = [largest_box(s[1], threshold) for s in samples]
+    captions = [
+        tile_caption(label, prediction, box_iou(pred, gt))
+        for (_, _, gt, label, prediction), pred in zip(samples, pred_boxes)
+    ]
     grid = localization_grid(
         images,
         [s[1] for s in samples],
         [s[2] for s in samples],
-        [largest_box(s[1], threshold) for s in samples],
+        pred_boxes,
         columns=columns,
+        captions=captions,
     )
     result["grid"] = write_png(
         os.path.join(output_dir, f"cams_{suffix}.png"), grid

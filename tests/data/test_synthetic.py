@@ -60,7 +60,13 @@ def test_deterministic_for_a_seed(tiny_synthetic, tmp_path):
     with open(os.path.join(tiny_synthetic, "synthetic.json")) as f:
         style = "birds" if '"birds"' in f.read() else "heads"
     kwargs = dict(style=style, **TINY)
-    again = generate_synthetic_dataset(str(tmp_path / "b"), seed=0, **kwargs)
+    written = []
+    again = generate_synthetic_dataset(
+        str(tmp_path / "b"),
+        seed=0,
+        progress=lambda: written.append(os.path.exists(tmp_path / "b")),
+        **kwargs,
+    )
     other = generate_synthetic_dataset(str(tmp_path / "c"), seed=1, **kwargs)
     first, second, third = (
         read_tree(tiny_synthetic),
@@ -70,6 +76,10 @@ def test_deterministic_for_a_seed(tiny_synthetic, tmp_path):
     assert len(first) > 20
     assert first == second  # byte-identical
     images = [k for k in first if k.endswith(".jpg")]
+    # One progress call per image, each before the set is renamed in place.
+    per_class = sum(TINY[f"{s}_per_class"] for s in ("train", "val", "test"))
+    assert len(written) == len(images) == TINY["num_classes"] * per_class
+    assert not any(written)
     assert all(first[k] != third.get(k) for k in images)
     # Written atomically: no temporary directory is left behind.
     assert sorted(os.listdir(tmp_path)) == ["b", "c"]

@@ -3,11 +3,11 @@ no traceback, no page of flag help (issue 13)."""
 
 import errno
 import os
-import re
 
 import pytest
 from absl import app
 from tool_runner import run_tool_subprocess  # noqa: I001 (tests/)
+from tool_runner import tool_lines
 
 from wsol_tf.cli import errors
 
@@ -25,18 +25,6 @@ def _run(script, *args, cwd=None):
     finally:
         if saved is not None:
             os.environ[errors.TRACEBACK_ENV] = saved
-
-
-# TensorFlow's C++ start-up lines (printed at import, whatever
-# TF_CPP_MIN_LOG_LEVEL says): not the tool's output.
-_TF_STARTUP = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} "
-    r"\d\d:\d\d:\d\d|To enable the following instructions)"
-)
-
-
-def _tool_lines(stderr):
-    return [ln for ln in stderr.splitlines() if not _TF_STARTUP.match(ln)]
 
 
 def _garbage(tmp_path, name):
@@ -114,9 +102,9 @@ def test_tool_error_is_one_line(tmp_path, case):
     if script == "check_dataset.py":
         # A problem report, not an exception: one line per problem.
         assert "split directory not found" in result.stdout
-        assert _tool_lines(result.stderr) == [], result.stderr
+        assert tool_lines(result.stderr) == [], result.stderr
         return
-    lines = _tool_lines(result.stderr)
+    lines = tool_lines(result.stderr)
     errors_lines = [ln for ln in lines if ln.startswith("ERROR: ")]
     assert len(errors_lines) == 1, result.stderr
     assert expected.format(tmp=tmp) in errors_lines[0], result.stderr
@@ -127,7 +115,7 @@ def test_tool_error_is_one_line(tmp_path, case):
 def test_flag_parsing_error_is_one_line_with_a_hint():
     result = _run("export.py", "--model_path=x", "--export_image_size=0")
     assert result.returncode == 1
-    lines = _tool_lines(result.stderr)
+    lines = tool_lines(result.stderr)
     assert len(lines) == 2, result.stderr
     assert "export_image_size" in lines[0] and "--helpshort" in lines[1]
 

@@ -104,7 +104,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from wsol_tf.training import run_lock
-    run_lock.acquire(sys.argv[1])
+    lock = run_lock.acquire(sys.argv[1])  # held while referenced
     print("locked", flush=True)
     time.sleep(600)
     """

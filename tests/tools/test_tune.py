@@ -15,6 +15,7 @@ import time
 
 import pytest
 from absl import flags
+from tool_runner import tool_lines  # noqa: I001 (tests/)
 
 from wsol_tf import config as config_lib
 from wsol_tf.cli import config_flags
@@ -118,7 +119,7 @@ def test_parse_range_gives_the_setting_types():
 def test_bad_search_space_flag_is_one_clear_line(tmp_path, entry, words):
     result = _tune(f"--model_dir={tmp_path}", f"--search_space={entry}")
     assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
+    lines = tool_lines(result.stderr)
     assert len(lines) == 1 and lines[0].startswith("ERROR: "), result.stderr
     for word in words:
         assert word in lines[0]

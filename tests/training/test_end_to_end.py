@@ -19,6 +19,7 @@ from tool_runner import run_tool_in_process
 from tool_runner import smoke_config
 
 from wsol_tf import training
+from wsol_tf import visualization
 from wsol_tf.config import ExperimentConfig
 
 # Whole training runs or tools in subprocesses.
@@ -111,8 +112,10 @@ def test_run_directory_contents(run):
     assert report["protocol"]["cam_curve_interval"] == 0.01
     assert report["protocol"]["iou_thresholds"] == [30, 50, 70]
     grid = cv2.imread(os.path.join(run_dir, "visualizations", "cams_test.png"))
-    # 4 test images (2 classes x 2), 4 columns, 4 px padding.
-    assert grid.shape == (SIZE + 2 * 4, 4 * SIZE + 5 * 4, 3)
+    # 4 test images (2 classes x 2), 4 columns, 4 px padding; each tile
+    # has a two-line caption band below it.
+    tile = SIZE + 2 * visualization.CAPTION_LINE_HEIGHT
+    assert grid.shape == (tile + 2 * 4, 4 * SIZE + 5 * 4, 3)
     curve = cv2.imread(
         os.path.join(run_dir, "visualizations", "boxacc_curve_test.png")
     )
@@ -177,7 +180,8 @@ def test_export_and_visualize_tools(run, tmp_path):
         "--columns=2",
     )
     grid = cv2.imread(str(tmp_path / "vis" / "cams_val.png"))
-    assert grid.shape == (2 * SIZE + 3 * 4, 2 * SIZE + 3 * 4, 3)
+    tile = SIZE + 2 * visualization.CAPTION_LINE_HEIGHT
+    assert grid.shape == (2 * tile + 3 * 4, 2 * SIZE + 3 * 4, 3)
 
 
 @pytest.mark.large

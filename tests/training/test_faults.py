@@ -5,6 +5,7 @@ run in one model_dir, corrupt checkpoints and backups (issue 13)."""
 import errno
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 from wsol_tf import io_utils
-from wsol_tf import training
+from wsol_tf.callbacks import AtomicBackupAndRestore
+from wsol_tf.callbacks import AtomicModelCheckpoint
 from wsol_tf.callbacks import StopOnNonFinite
 from wsol_tf.cli import trained
 from wsol_tf.errors import CorruptFileError
@@ -55,8 +57,8 @@ def _bytes(path):
 
 def test_checkpoint_and_backup_refuse_non_finite_weights(tmp_path):
     model = _tiny_model()
-    ckpt = training.AtomicModelCheckpoint(str(tmp_path / "c"), monitor="m")
-    backup = training.AtomicBackupAndRestore(str(tmp_path / "b"))
+    ckpt = AtomicModelCheckpoint(str(tmp_path / "c"), monitor="m")
+    backup = AtomicBackupAndRestore(str(tmp_path / "b"))
     for cb in (ckpt, backup):
         cb.set_model(model)
     ckpt.on_epoch_end(0, {"m": 1.0})
@@ -79,7 +81,7 @@ def _files(root):
 
 def test_a_nan_metric_never_becomes_best(tmp_path):
     model = _tiny_model()
-    ckpt = training.AtomicModelCheckpoint(str(tmp_path), monitor="m")
+    ckpt = AtomicModelCheckpoint(str(tmp_path), monitor="m")
     ckpt.set_model(model)
     ckpt.on_epoch_end(0, {"m": float("nan")})
     assert _listing(tmp_path) == ["last.keras"]
@@ -139,7 +141,7 @@ def test_backup_write_failure_keeps_the_previous_backup(tmp_path, monkeypatch):
     import h5py
 
     model = _tiny_model()
-    backup = training.AtomicBackupAndRestore(str(tmp_path))
+    backup = AtomicBackupAndRestore(str(tmp_path))
     backup.set_model(model)
     backup.on_epoch_end(0)
     before = {p: _bytes(p) for p in _files(tmp_path)}
@@ -154,7 +156,7 @@ def test_backup_write_failure_keeps_the_previous_backup(tmp_path, monkeypatch):
     assert not h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE)  # none open
     monkeypatch.undo()
     fresh = _tiny_model()
-    restore = training.AtomicBackupAndRestore(str(tmp_path))
+    restore = AtomicBackupAndRestore(str(tmp_path))
     restore.set_model(fresh)
     restore.on_train_begin()
     np.testing.assert_array_equal(
@@ -166,7 +168,7 @@ def test_checkpoint_to_a_read_only_directory(tmp_path, monkeypatch):
     directory = tmp_path / "ckpt"
     directory.mkdir()
     model = _tiny_model()
-    ckpt = training.AtomicModelCheckpoint(str(directory), monitor="m")
+    ckpt = AtomicModelCheckpoint(str(directory), monitor="m")
     ckpt.set_model(model)
     ckpt.on_epoch_end(0, {})
     before = _bytes(directory / "last.keras")
@@ -222,7 +224,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from wsol_tf.training import run_lock
-    run_lock.acquire(sys.argv[1])
+    lock = run_lock.acquire(sys.argv[1])  # held while referenced
     print("locked", flush=True)
     time.sleep(600)
     """
@@ -248,44 +250,51 @@ def test_a_second_run_is_refused_and_a_killed_holder_is_stale(tmp_path, capsys):
             run_lock.acquire(str(tmp_path))
         message = str(info.value)
         assert "\n" not in message
-        assert f"pid {holder.pid} on " in message
+        host = socket.gethostname()
+        assert f"pid {holder.pid} on {host}, started " in message
         assert "use another --model_dir" in message
     finally:
-        holder.kill()  # SIGKILL: the lock file stays behind
+        holder.kill()  # SIGKILL: the OS lock goes, the file stays behind
         holder.wait()
     assert _listing(tmp_path) == [".lock"]
-    path = run_lock.acquire(str(tmp_path))
-    assert "Taking over the stale lock" in capsys.readouterr().out
-    assert json.loads(open(path).read())["pid"] == os.getpid()
-    run_lock.release(path)
+    lock = run_lock.acquire(str(tmp_path))
+    out = capsys.readouterr().out
+    assert f"Taking over the stale lock of {tmp_path} (pid {holder.pid} " in out
+    record = json.loads((tmp_path / ".lock").read_text())
+    assert record["pid"] == os.getpid()
+    assert record["host"] == socket.gethostname()
+    run_lock.release(lock)
     assert _listing(tmp_path) == []
 
 
-def test_lock_of_another_host_or_unreadable_is_held(tmp_path):
-    lock = tmp_path / ".lock"
-    lock.write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": 0}))
-    with pytest.raises(RunDirLockedError, match="pid 1 on elsewhere"):
-        run_lock.acquire(str(tmp_path))
-    lock.write_text("")
-    with pytest.raises(RunDirLockedError, match="cannot be read"):
-        run_lock.acquire(str(tmp_path))
+def test_a_second_acquire_in_the_same_process_is_refused(tmp_path):
+    lock = run_lock.acquire(str(tmp_path))
+    try:
+        with pytest.raises(RunDirLockedError, match=f"pid {os.getpid()} on "):
+            run_lock.acquire(str(tmp_path))
+    finally:
+        run_lock.release(lock)
+    run_lock.release(run_lock.acquire(str(tmp_path)))  # free again
+    assert _listing(tmp_path) == []
 
 
-def test_a_reused_pid_is_stale(tmp_path):
-    # Our own (live) pid with another start tick: a reused pid.
-    tick = run_lock._start_tick(os.getpid())
-    if tick is None:
-        pytest.skip("no /proc")
-    import socket
+def test_a_held_lock_without_a_record_is_refused_in_one_line(tmp_path):
+    lock = run_lock.acquire(str(tmp_path))
+    try:
+        (tmp_path / ".lock").write_text("")  # as if not written yet
+        with pytest.raises(RunDirLockedError) as info:
+            run_lock.acquire(str(tmp_path))
+        assert "\n" not in str(info.value)
+        assert "names no holder yet" in str(info.value)
+    finally:
+        run_lock.release(lock)
 
-    holder = {"pid": os.getpid(), "host": socket.gethostname()}
-    (tmp_path / ".lock").write_text(
-        json.dumps(dict(holder, start_tick=tick - 1))
-    )
+
+def test_an_unlocked_leftover_file_is_taken_without_a_record(tmp_path, capsys):
+    # A lock file nobody holds and that names nobody: taken silently.
+    (tmp_path / ".lock").write_text("garbage")
     run_lock.release(run_lock.acquire(str(tmp_path)))
-    (tmp_path / ".lock").write_text(json.dumps(dict(holder, start_tick=tick)))
-    with pytest.raises(RunDirLockedError):
-        run_lock.acquire(str(tmp_path))
+    assert "Taking over" not in capsys.readouterr().out
 
 
 # --- corrupt checkpoints and backups --------------------------------------
@@ -293,7 +302,7 @@ def test_a_reused_pid_is_stale(tmp_path):
 
 def test_corrupt_keras_names_the_problem_and_suggests_best(tmp_path):
     ckpt = tmp_path / "checkpoints"
-    training.AtomicModelCheckpoint(str(ckpt), monitor="m")
+    AtomicModelCheckpoint(str(ckpt), monitor="m")
     ckpt.mkdir()
     (ckpt / "last.keras").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CorruptFileError) as info:
@@ -315,12 +324,12 @@ def test_non_finite_model_is_refused_by_load_trained(tmp_path):
 
 def test_corrupt_backup_names_the_directory(tmp_path):
     model = _tiny_model()
-    backup = training.AtomicBackupAndRestore(str(tmp_path))
+    backup = AtomicBackupAndRestore(str(tmp_path))
     backup.set_model(model)
     backup.on_epoch_end(0)
     weights = tmp_path / "latest.weights.h5"
     weights.write_bytes(_bytes(weights)[:300])
-    restore = training.AtomicBackupAndRestore(str(tmp_path))
+    restore = AtomicBackupAndRestore(str(tmp_path))
     restore.set_model(_tiny_model())
     with pytest.raises(CorruptFileError) as info:
         restore.on_train_begin()

@@ -10,6 +10,9 @@ import tensorflow as tf
 
 from wsol_tf import distribute
 from wsol_tf import training
+from wsol_tf.callbacks import AtomicBackupAndRestore
+from wsol_tf.callbacks import AtomicModelCheckpoint
+from wsol_tf.io_utils import write_json
 
 
 def test_step_decay_hand_computed():
@@ -41,7 +44,7 @@ def test_step_decay_follows_wsolevaluation_adjust_learning_rate():
 
 def test_write_json_is_atomic_and_stringifies_keys(tmp_path):
     path = tmp_path / "sub" / "m.json"
-    training.write_json(str(path), {50: np.float32(1.5), "a": np.arange(2)})
+    write_json(str(path), {50: np.float32(1.5), "a": np.arange(2)})
     assert json.loads(path.read_text()) == {"50": 1.5, "a": [0, 1]}
     assert os.listdir(tmp_path / "sub") == ["m.json"]
 
@@ -54,7 +57,7 @@ def _tiny_model():
 
 def test_checkpoint_writes_last_and_best_only_on_improvement(tmp_path):
     model = _tiny_model()
-    ckpt = training.AtomicModelCheckpoint(str(tmp_path), monitor="val_m")
+    ckpt = AtomicModelCheckpoint(str(tmp_path), monitor="val_m")
     ckpt.set_model(model)
     ckpt.on_epoch_end(0, {"val_m": 5.0})
     best_kernel = model.get_weights()[0].copy()
@@ -70,14 +73,14 @@ def test_checkpoint_writes_last_and_best_only_on_improvement(tmp_path):
     np.testing.assert_array_equal(best.get_weights()[0], best_kernel)
     np.testing.assert_array_equal(last.get_weights()[0], best_kernel + 1)
     # A resumed run remembers the best value (5.0) through best.json.
-    resumed = training.AtomicModelCheckpoint(str(tmp_path), monitor="val_m")
+    resumed = AtomicModelCheckpoint(str(tmp_path), monitor="val_m")
     assert resumed.best == 5.0
 
 
 def test_backup_files_are_replaced_atomically(tmp_path):
     model = _tiny_model()
     model.optimizer.build(model.trainable_variables)
-    backup = training.AtomicBackupAndRestore(str(tmp_path))
+    backup = AtomicBackupAndRestore(str(tmp_path))
     backup.set_model(model)
     backup.on_epoch_end(0)
     backup.on_epoch_end(1)
@@ -113,8 +116,10 @@ def test_resolve_precision_and_strategies(monkeypatch):
         flags = next(
             (line for line in f if line.startswith("flags")), ""
         ).split()
-    cpu = "mixed_bfloat16" if {"avx512_bf16", "amx_bf16"} & set(flags) else (
-        "float32"
+    cpu = (
+        "mixed_bfloat16"
+        if {"avx512_bf16", "amx_bf16"} & set(flags)
+        else ("float32")
     )
     assert distribute.resolve_precision("auto") == (
         "mixed_float16" if has_gpu else cpu

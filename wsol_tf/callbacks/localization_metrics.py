@@ -4,14 +4,7 @@ import keras
 
 from wsol_tf.config import EvalConfig
 from wsol_tf.evaluation.runner import evaluate_model
-
-
-def _num_batches(dataset):
-    try:
-        n = int(dataset.cardinality())
-    except (AttributeError, TypeError, ValueError):
-        return None
-    return n if n > 0 else None
+from wsol_tf.evaluation.runner import progress_bar
 
 
 class LocalizationMetricsCallback(keras.callbacks.Callback):
@@ -92,18 +85,7 @@ class LocalizationMetricsCallback(keras.callbacks.Callback):
         if (epoch + 1) % self.every_n_epochs:
             return
         logs = logs if logs is not None else {}
-        progress = None
-        bar = None
-        if self.verbose:
-            bar = keras.utils.Progbar(
-                _num_batches(self.eval_dataset), unit_name="batch"
-            )
-            batches = [0]
-
-            def progress(_):
-                batches[0] += 1
-                bar.update(batches[0])
-
+        progress = progress_bar(self.eval_dataset) if self.verbose else None
         result = evaluate_model(
             self.model,
             self.eval_dataset,

@@ -324,6 +324,7 @@ def generate_synthetic_dataset(
     evidence_kinds=None,
     distractor_heads=None,
     overwrite=False,
+    progress=None,
 ):
     """Writes a synthetic dataset to `root`, atomically.
 
@@ -358,6 +359,9 @@ def generate_synthetic_dataset(
         distractor_heads: heads only; probability of a head of another
             class in the background (default 0.4).
         overwrite: replace an existing `root`.
+        progress: optional callable, called with no argument after each
+            image is written (`num_classes` x the three per-class counts
+            in all), e.g. a `keras.utils.Progbar`'s `lambda: bar.add(1)`.
 
     Returns:
         `root`. Box metadata is at `root/metadata/SYNTHETIC`, mask metadata
@@ -407,7 +411,13 @@ def generate_synthetic_dataset(
         )
         for split in SPLITS:
             synthetic_files.write_split(
-                tmp, split, per_split[split], seed, render, render_options
+                tmp,
+                split,
+                per_split[split],
+                seed,
+                render,
+                render_options,
+                progress=progress,
             )
         synthetic_files.write_text(
             os.path.join(tmp, "synthetic.json"),

@@ -75,8 +75,14 @@ def _write_masks(root, stem, ex):
     return lines
 
 
-def write_split(root, split, per_class, seed, render, render_options):
-    """Writes one split; `render_options`: keyword args of `render`."""
+def write_split(
+    root, split, per_class, seed, render, render_options, progress=None
+):
+    """Writes one split; `render_options`: keyword args of `render`.
+
+    `progress`: optional callable, called with no argument after each
+    image is written.
+    """
     num_classes = render_options["num_classes"]
     ids, labels, sizes, boxes, masks = [], [], [], [], []
     index = 0
@@ -98,6 +104,8 @@ def write_split(root, split, per_class, seed, render, render_options):
             if split != "train":
                 masks.extend(_write_masks(root, stem, ex))
             index += 1
+            if progress is not None:
+                progress()
     for meta_dir, localization in ((BOXES_DIR, boxes), (MASKS_DIR, masks)):
         split_dir = os.path.join(root, meta_dir, split)
         write_text(os.path.join(split_dir, "image_ids.txt"), ids)

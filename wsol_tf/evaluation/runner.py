@@ -4,6 +4,7 @@ import collections
 import concurrent.futures
 import dataclasses
 
+import keras
 import numpy as np
 
 from wsol_tf.config import EvalConfig
@@ -141,6 +142,36 @@ class _Evaluators:
             result.pxap_curve = self.mask.curve()
         metrics["num_images"] = float(self.num_images)
         return result
+
+
+def _num_batches(dataset):
+    try:
+        n = int(dataset.cardinality())
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return n if n > 0 else None
+
+
+def progress_bar(dataset):
+    """A `progress` callable of `evaluate_model`: a Keras progress bar.
+
+    The bar counts the batches of `dataset` with an ETA (a plain count when
+    the dataset does not know its length) and shows the images done.
+
+    Example:
+    >>> evaluate_model(model, dataset, progress=progress_bar(dataset))
+    """
+    bar = keras.utils.Progbar(
+        _num_batches(dataset), unit_name="batch", stateful_metrics=["images"]
+    )
+    batches = 0
+
+    def progress(num_images):
+        nonlocal batches
+        batches += 1
+        bar.update(batches, values=[("images", num_images)])
+
+    return progress
 
 
 def evaluate_model(

@@ -31,14 +31,9 @@ previous checkpoint and backup kept. Temporaries of a killed write are
 removed on start.
 """
 
-from wsol_tf.callbacks import MONITOR  # noqa: F401
-from wsol_tf.callbacks import AtomicBackupAndRestore  # noqa: F401
-from wsol_tf.callbacks import AtomicModelCheckpoint  # noqa: F401
-from wsol_tf.callbacks import CamImageSummary  # noqa: F401
 from wsol_tf.training.callbacks import step_decay  # noqa: F401
 from wsol_tf.training.loop import finish  # noqa: F401
-from wsol_tf.training.loop import resolve_experiment  # noqa: F401
 from wsol_tf.training.loop import run_training  # noqa: F401
 from wsol_tf.training.reporting import format_metrics_table  # noqa: F401
 from wsol_tf.training.reporting import protocol_settings  # noqa: F401
-from wsol_tf.training.reporting import write_json  # noqa: F401
+from wsol_tf.training.resolve import resolve_experiment  # noqa: F401

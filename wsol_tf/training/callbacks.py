@@ -1,12 +1,4 @@
-"""The learning-rate schedule of a training run.
-
-The callbacks live in `wsol_tf.callbacks`; their names stay importable here.
-"""
-
-from wsol_tf.callbacks import MONITOR  # noqa: F401
-from wsol_tf.callbacks import AtomicBackupAndRestore  # noqa: F401
-from wsol_tf.callbacks import AtomicModelCheckpoint  # noqa: F401
-from wsol_tf.callbacks import CamImageSummary  # noqa: F401
+"""The learning-rate schedule of a run (callbacks: `wsol_tf.callbacks`)."""
 
 
 def step_decay(learning_rate, decay_epochs, decay_factor):

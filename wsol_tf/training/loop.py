@@ -8,69 +8,33 @@ import keras
 
 from wsol_tf import distribute
 from wsol_tf import visualization
+from wsol_tf.callbacks import AtomicBackupAndRestore
+from wsol_tf.callbacks import AtomicModelCheckpoint
+from wsol_tf.callbacks import CamImageSummary
 from wsol_tf.callbacks import HistoryCSVLogger
 from wsol_tf.callbacks import LocalizationMetricsCallback
 from wsol_tf.callbacks import StopOnNonFinite
 from wsol_tf.data import build_dataset
 from wsol_tf.data import name_undecodable_images
-from wsol_tf.data import resolve_dataset
 from wsol_tf.data.pipeline import training_stream
 from wsol_tf.errors import CorruptFileError
 from wsol_tf.errors import WSOLError
 from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
 from wsol_tf.evaluation.runner import best_thresholds
 from wsol_tf.evaluation.runner import evaluate_model
+from wsol_tf.evaluation.runner import progress_bar
 from wsol_tf.evaluation.runner import serving_threshold
 from wsol_tf.export import export_saved_model
 from wsol_tf.io_utils import remove_orphan_temps
+from wsol_tf.io_utils import write_json
 from wsol_tf.models import build_model
 from wsol_tf.optimizers import build_optimizer
-from wsol_tf.training import pretrain
-from wsol_tf.training.callbacks import AtomicBackupAndRestore
-from wsol_tf.training.callbacks import AtomicModelCheckpoint
-from wsol_tf.training.callbacks import CamImageSummary
 from wsol_tf.training.callbacks import step_decay
 from wsol_tf.training.reporting import format_metrics_table
 from wsol_tf.training.reporting import protocol_settings
-from wsol_tf.training.reporting import write_json
 from wsol_tf.training.resolve import loads_pretrained_classifier
-from wsol_tf.training.resolve import resolve_normalization
+from wsol_tf.training.resolve import resolve_experiment
 from wsol_tf.training.run_lock import run_dir_lock
-
-
-def resolve_experiment(config, *, trained=False):
-    """Resolves the weights, the normalisation, the dataset and the classes.
-
-    The dataset is resolved first (paths, labels), then
-    `model.weights="synthetic"` becomes the cached file of the synthetic
-    pretraining (`pretrain.ensure_synthetic_weights`, trained once).
-    `data.normalization` "auto" becomes the one the model's weights need
-    (`resolve_normalization`; an explicit one contradicting them raises
-    unless `trained`: the config of an already trained model, whose
-    recorded normalisation stands). The result is what config.json records and
-    evaluation / export / visualization read.
-    """
-    config.validate()
-    # The dataset first: a missing or bad dataset fails before pretraining.
-    data_config = resolve_dataset(config.data)
-    model = config.model
-    if model.weights == pretrain.SYNTHETIC_WEIGHTS:
-        model = model.replace(
-            weights=pretrain.ensure_synthetic_weights(
-                model, data_config, precision=config.train.precision
-            )
-        )
-    normalization = resolve_normalization(
-        config.data.normalization,
-        model.architecture,
-        model.weights,
-        check=not trained,
-    )
-    return dataclasses.replace(
-        config,
-        data=data_config.replace(normalization=normalization),
-        model=model.replace(num_classes=data_config.num_classes),
-    )
 
 
 def _has_tensorboard():
@@ -351,7 +315,13 @@ def finish(model, config, write_outputs=True):
     # CAMs (a float32 run); else val is evaluated once more, in float32.
     trained, model = model, model.as_float32()
     test_ds = build_dataset(data, data.test_split, training=False)
-    details = evaluate_model(model, test_ds, config.eval, return_details=True)
+    details = evaluate_model(
+        model,
+        test_ds,
+        config.eval,
+        progress=progress_bar(test_ds) if write_outputs else None,
+        return_details=True,
+    )
     metrics = details.metrics
     report = {
         "metrics": metrics,

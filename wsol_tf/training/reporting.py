@@ -2,8 +2,6 @@
 
 import numpy as np
 
-from wsol_tf.io_utils import write_json  # noqa: F401 (training API name)
-
 
 def protocol_settings(data_config, eval_config, split):
     """The evaluation settings a reported number depends on (spec 4)."""

@@ -1,4 +1,13 @@
-"""What the weights decide: the input normalisation and the classifier.
+"""Resolving an experiment: what its data, weights and classes decide.
+
+`resolve_experiment` is the one step that turns a user's
+`ExperimentConfig` into the resolved one that training records in
+config.json and evaluation, export and visualization read. It calls, in
+order, `wsol_tf.data.resolve_dataset` (paths, generated synthetic sets,
+number of classes), the synthetic pretraining for `weights="synthetic"`
+and `resolve_normalization`. `resolve_dataset` stays in the data package:
+it needs only a `DataConfig`, and the data pipeline, the dataset tools and
+the synthetic pretraining's source set use it without a model.
 
 `resolve_normalization` turns `DataConfig.normalization="auto"` into the
 normalisation the model's weights were trained with
@@ -9,10 +18,13 @@ does for ResNet50 on ILSVRC. Both read no dataset; a wsol_tf weights file
 is opened only to read its metadata.
 """
 
+import dataclasses
 import os
 
 from wsol_tf import backbones
 from wsol_tf.config import PROTOCOL_NORMALIZATION
+from wsol_tf.data import resolve_dataset
+from wsol_tf.training import pretrain
 
 # wsol_tf dataset names -> wsolevaluation's `--dataset_name`.
 REFERENCE_DATASET_NAMES = {
@@ -106,4 +118,39 @@ def loads_pretrained_classifier(model_config, dataset_name):
         and backbones.pretrained_classifier(
             model_config.architecture, model_config.method, reference
         )
+    )
+
+
+def resolve_experiment(config, *, trained=False):
+    """Resolves the weights, the normalisation, the dataset and the classes.
+
+    The dataset is resolved first (paths, labels), then
+    `model.weights="synthetic"` becomes the cached file of the synthetic
+    pretraining (`pretrain.ensure_synthetic_weights`, trained once).
+    `data.normalization` "auto" becomes the one the model's weights need
+    (`resolve_normalization`; an explicit one contradicting them raises
+    unless `trained`: the config of an already trained model, whose
+    recorded normalisation stands). The result is what config.json records and
+    evaluation / export / visualization read.
+    """
+    config.validate()
+    # The dataset first: a missing or bad dataset fails before pretraining.
+    data_config = resolve_dataset(config.data)
+    model = config.model
+    if model.weights == pretrain.SYNTHETIC_WEIGHTS:
+        model = model.replace(
+            weights=pretrain.ensure_synthetic_weights(
+                model, data_config, precision=config.train.precision
+            )
+        )
+    normalization = resolve_normalization(
+        config.data.normalization,
+        model.architecture,
+        model.weights,
+        check=not trained,
+    )
+    return dataclasses.replace(
+        config,
+        data=data_config.replace(normalization=normalization),
+        model=model.replace(num_classes=data_config.num_classes),
     )

@@ -1,11 +1,12 @@
-"""One run per `model_dir`: an exclusive lock file taken before any write.
+"""One run per `model_dir`: an OS file lock taken before any write.
 
-`<model_dir>/.lock` is created with `O_CREAT | O_EXCL` and holds the
-holder's pid, host name, start time and (Linux) process start tick. A
-second run into the same directory is refused with one line naming the
-holder. A lock whose process is gone (a `kill -9`, a crash, a reboot) is
-stale: on the same host a dead pid, or a live pid whose start tick differs
-(the pid was reused), is taken over with a message.
+`<model_dir>/.lock` is locked with `filelock` (`flock` on POSIX), which the
+operating system releases when the holding process ends, however it ends
+(`kill -9`, a crash, a reboot). While holding it, the run writes its pid,
+host name and start time into the lock file itself, so a second run into
+the same directory is refused with one line naming the holder. A record
+left by a holder that died without releasing is reported when its lock
+is taken over.
 """
 
 import contextlib
@@ -14,43 +15,12 @@ import json
 import os
 import socket
 
+import filelock
+
 from wsol_tf.errors import RunDirLockedError
 from wsol_tf.errors import WriteError
 
 LOCK_NAME = ".lock"
-
-
-def _start_tick(pid):
-    """The process start time in clock ticks (Linux), else None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            # Field 22; the command name (field 2) may contain spaces.
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _alive(holder):
-    """Whether the process that wrote `holder` still runs on this host."""
-    pid = holder.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by another user
-    tick = holder.get("start_tick")
-    return tick is None or _start_tick(pid) in (None, tick)
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None  # being written, or garbage: treated as held
 
 
 def _describe(holder):
@@ -60,71 +30,92 @@ def _describe(holder):
     )
 
 
+def _parse(text):
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _record(model_dir):
+    """The `on_acquired` hook: reports a dead holder's record, writes ours."""
+
+    def write(fd):
+        stale = _parse(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
+        if stale:
+            print(
+                f"Taking over the stale lock of {model_dir} "
+                f"({_describe(stale)}, no longer running).",
+                flush=True,
+            )
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+
+    return write
+
+
 def acquire(model_dir):
-    """Takes `<model_dir>/.lock` for this process; returns its path.
+    """Locks `<model_dir>/.lock` for this process; returns the held lock.
+
+    The lock is held until `release`, or until the returned object is
+    garbage collected or the process ends.
 
     Raises:
-        RunDirLockedError: a live run (or a run on another host) holds it.
-        WriteError: the directory cannot be created or written.
+        RunDirLockedError: another process (or another `acquire` of this
+            one) holds it.
+        WriteError: the directory or the lock file cannot be written.
     """
     path = os.path.join(model_dir, LOCK_NAME)
-    me = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started": datetime.datetime.now().isoformat(timespec="seconds"),
-        "start_tick": _start_tick(os.getpid()),
-    }
     try:
         os.makedirs(model_dir, exist_ok=True)
     except OSError as e:
         raise WriteError(f"Cannot create model_dir {model_dir}: {e}") from e
-    for _ in range(3):
+    lock = filelock.FileLock(
+        path, timeout=0, thread_local=False, on_acquired=_record(model_dir)
+    )
+    try:
+        lock.acquire()
+    except filelock.Timeout:
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _read(path)
-            if holder is None:
-                raise RunDirLockedError(
-                    f"{model_dir} is locked by another run ({path} cannot be "
-                    "read): use another --model_dir, or delete the lock file "
-                    "if no run uses this directory."
-                )
-            if holder.get("host") != me["host"] or _alive(holder):
-                raise RunDirLockedError(
-                    f"{model_dir} is used by another run ({_describe(holder)}"
-                    f"): use another --model_dir, or wait for that run; "
-                    f"delete {path} only if that run is gone."
-                )
-            print(
-                f"Taking over the stale lock of {model_dir} "
-                f"({_describe(holder)}, no longer running).",
-                flush=True,
-            )
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-            continue
-        except OSError as e:
-            raise WriteError(f"Cannot write {path}: {e}") from e
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
-        return path
-    raise RunDirLockedError(f"Could not take {path}: another run races for it.")
+            with open(path) as f:
+                holder = _parse(f.read())
+        except OSError:
+            holder = None
+        if holder is None:
+            raise RunDirLockedError(
+                f"{model_dir} is locked by another run ({path} names no "
+                "holder yet): use another --model_dir, or wait for that run."
+            ) from None
+        raise RunDirLockedError(
+            f"{model_dir} is used by another run ({_describe(holder)}): use "
+            "another --model_dir, or wait for that run."
+        ) from None
+    except OSError as e:
+        raise WriteError(f"Cannot write {path}: {e}") from e
+    return lock
 
 
-def release(path):
-    """Removes the lock file if this process still holds it."""
-    holder = _read(path)
-    if holder and holder.get("pid") == os.getpid():
-        with contextlib.suppress(OSError):
-            os.remove(path)
+def release(lock):
+    """Removes the lock file, then releases the OS lock."""
+    # Unlinked while held: a run waiting on the old file sees it gone
+    # (filelock checks) and locks a new one.
+    with contextlib.suppress(OSError):
+        os.remove(lock.lock_file)
+    lock.release()
 
 
 @contextlib.contextmanager
 def run_dir_lock(model_dir, enabled=True):
     """Holds the lock of `model_dir` for the block (see `acquire`)."""
-    path = acquire(model_dir) if enabled else None
+    lock = acquire(model_dir) if enabled else None
     try:
-        yield path
+        yield lock
     finally:
-        if path:
-            release(path)
+        if lock is not None:
+            release(lock)

@@ -22,7 +22,7 @@ import os
 
 from wsol_tf import config as config_lib
 from wsol_tf import settings
-from wsol_tf.training.reporting import write_json
+from wsol_tf.io_utils import write_json
 from wsol_tf.tuning.tuner import execution_dir
 
 
@@ -144,6 +144,7 @@ def test_best_trial(tuner, trial, path):
     from wsol_tf.callbacks.checkpoint import load_checkpoint
     from wsol_tf.data import build_dataset
     from wsol_tf.evaluation import evaluate_model
+    from wsol_tf.evaluation.runner import progress_bar
     from wsol_tf.training import resolve_experiment
 
     done = _read_json(path)
@@ -160,7 +161,9 @@ def test_best_trial(tuner, trial, path):
             os.path.join(run_dir, "checkpoints", "last.keras"),
             hint=f"the trial's other executions, or retrain {run_dir}",
         )
-        metrics = evaluate_model(model, dataset, config.eval)
+        metrics = evaluate_model(
+            model, dataset, config.eval, progress=progress_bar(dataset)
+        )
         metrics = {k: float(v) for k, v in metrics.items()}
         executions.append({"dir": run_dir, "metrics": metrics})
         keras.backend.clear_session()

@@ -19,7 +19,7 @@ import os
 
 from keras_tuner.src.distribute import utils as dist_utils
 
-from wsol_tf.training.reporting import write_json
+from wsol_tf.io_utils import write_json
 from wsol_tf.tuning import results as results_lib
 from wsol_tf.tuning import space as space_lib
 from wsol_tf.tuning import tuner as tuner_lib

@@ -29,9 +29,10 @@ import time
 
 import keras
 import keras_tuner
+from keras_tuner.src.distribute import utils as dist_utils
 
 from wsol_tf.errors import DivergenceError
-from wsol_tf.training.reporting import write_json
+from wsol_tf.io_utils import write_json
 from wsol_tf.tuning import space as space_lib
 
 PROJECT = "trials"
@@ -140,7 +141,8 @@ class WSOLTuner(keras_tuner.Tuner):
         directory: the search directory.
         executions_per_trial: runs per trial (seeds seed, seed+1, ...);
             the score is their mean.
-        verbose: `model.fit` verbosity of the runs.
+        verbose: `model.fit` verbosity of the runs; not 0: also a progress
+            bar with ETA over the trials this search runs.
     """
 
     def __init__(
@@ -155,6 +157,7 @@ class WSOLTuner(keras_tuner.Tuner):
         self.base_config = base_config
         self.space = space
         self.verbose = verbose
+        self._trials_bar = None
         super().__init__(
             oracle=oracle,
             hypermodel=_SpaceModel(space),
@@ -163,6 +166,28 @@ class WSOLTuner(keras_tuner.Tuner):
             overwrite=False,
             executions_per_trial=executions_per_trial,
         )
+
+    def on_search_begin(self):
+        super().on_search_begin()
+        if not self.verbose:
+            return
+        # A worker's oracle is the chief's: it cannot count the trials.
+        left = None
+        if not dist_utils.has_chief_oracle():
+            left = self.oracle.remaining_trials()
+            total = self.oracle.max_trials
+            print(
+                f"Search: {total - left} of {total} trials done, up to "
+                f"{left} to run.",
+                flush=True,
+            )
+        self._trials_bar = keras.utils.Progbar(left, unit_name="trial")
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self._trials_bar is not None:
+            self._trials_bar.add(1)
+            print(flush=True)  # the trial's own output starts a new line
 
     def trial_config(self, trial):
         """The `ExperimentConfig` a trial stands for (model_dir: its dir)."""
