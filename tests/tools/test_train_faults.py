@@ -272,3 +272,27 @@ def test_evaluate_names_a_corrupt_checkpoint(good_run, tmp_path):
     assert message.endswith(
         "Try the run's other checkpoint: --checkpoint=best."
     )
+
+
+def test_evaluate_refuses_a_wrong_image_size(good_run, tmp_path):
+    shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
+    run = tmp_path / "run"
+    record = (run / "config.json").read_text()
+    (run / "config.json").write_text(
+        record.replace(str(good_run), str(tmp_path))
+    )
+    meta = json.loads(record)["data"]["metadata_root"]
+    sizes = (
+        tmp_path / os.path.relpath(meta, good_run) / "test" / "image_sizes.txt"
+    )
+    lines = sizes.read_text().splitlines()
+    image_id = lines[1].split(",")[0]
+    lines[1] = f"{image_id},300,300"
+    sizes.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit) as info:
+        _run_tool("evaluate", f"--model_path={run}")
+    message = str(info.value.code)
+    assert "\n" not in message
+    assert message.startswith("ERROR: 1 image size(s) in image_sizes.txt ")
+    assert f"{sizes}:2: image '{image_id}' is " in message
+    assert message.endswith("but image_sizes.txt says 300x300")
