@@ -125,7 +125,13 @@ def convert(
             "wsolevaluation checkpoint (or write a weights file instead)."
         )
     model = _target_model(
-        architecture, method or "cam", num_classes or found or 1, image_size
+        architecture,
+        method or "cam",
+        num_classes or found or 1,
+        # A weights file fits any input size; check at a valid one.
+        image_size
+        if whole
+        else max(image_size, backbones.MIN_IMAGE_SIZE[architecture]),
     )
     check_shapes(layers, model.network, source)
     metadata = dict(
@@ -135,7 +141,8 @@ def convert(
         source=source,
     )
     if not whole:
-        weights_file.save_weights_file(output, layers, **metadata)
+        with atomic_path(output) as tmp:
+            weights_file.save_weights_file(tmp, layers, **metadata)
         return output
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "converted.weights.h5")
