@@ -71,9 +71,12 @@ LOADER = textwrap.dedent(
 )
 
 
-def _load_in_fresh_process(export_dir, images, tmp_path):
+def _load_in_fresh_process(export_dir, images, tmp_path, script=LOADER):
     """Serves `images` from a SavedModel in a new Python process that never
-    imports wsol_tf; returns the saved outputs (`serve` + `localize`)."""
+    imports wsol_tf; returns the saved outputs (`serve` + `localize`).
+
+    `script` reads argv[1] (the export), argv[2] (images.npy) and writes
+    argv[3] (an .npz of its results)."""
     np.save(tmp_path / "images.npy", images)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("PYTHONPATH", None)
@@ -81,7 +84,7 @@ def _load_in_fresh_process(export_dir, images, tmp_path):
         [
             sys.executable,
             "-c",
-            LOADER,
+            script,
             str(export_dir),
             str(tmp_path / "images.npy"),
             str(tmp_path / "out.npz"),

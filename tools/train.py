@@ -15,7 +15,9 @@ A paper configuration (flagfiles in flags/, see their header comments):
         --model_dir=runs/cub_resnet50_icl
 
 Flags given after a --flagfile override it. Rerunning with the same
---model_dir resumes an interrupted run from its last finished epoch.
+--model_dir resumes an interrupted run from its last finished epoch; other
+result-changing settings than the run's config.json records are refused
+(--overwrite moves the old run aside and starts over).
 Without --flagfile, flags/demo.flags (small images, short schedule) is read
 first and the command line overrides it; a run with --flagfile starts from
 the library defaults, which are the protocol's.

@@ -45,6 +45,7 @@ class TrainConfig(ConfigBase):
         "",
         "Output directory: checkpoints, backup, logs, config.json, metrics, "
         "visualizations, saved_model.",
+        affects_result=False,
     )
     epochs: int = setting(40, "Training epochs.", low=1)
     steps_per_epoch: int = setting(
@@ -84,19 +85,30 @@ class TrainConfig(ConfigBase):
         choices=STRATEGIES,
     )
     tpu_address: str = setting(
-        "", "TPU name or grpc:// address for --strategy=tpu."
+        "", "TPU name or grpc:// address for --strategy=tpu.",
+        affects_result=False,
     )
     seed: int = setting(
         0, "Random seed: data order, initialisation and dropout draws."
     )
     eval_every_epochs: int = setting(
-        1, "Evaluate the val split every N epochs (0: never).", low=0
+        1, "Evaluate the val split every N epochs (0: never).", low=0,
+        affects_result=False,
     )
     export: bool = setting(
-        True, "Export a SavedModel to <model_dir>/saved_model at the end."
+        True, "Export a SavedModel to <model_dir>/saved_model at the end.",
+        affects_result=False,
     )
     visualize: bool = setting(
-        True, "Write CAM grids and the BoxAcc curve at the end."
+        True, "Write CAM grids and the BoxAcc curve at the end.",
+        affects_result=False,
+    )
+    overwrite: bool = setting(
+        False,
+        "Start over in a model_dir that holds a run: move that run aside "
+        "to <model_dir>.old-<time> first. Without it, a model_dir whose "
+        "config.json records other result-changing settings is refused.",
+        affects_result=False,
     )
 
 
@@ -119,22 +131,22 @@ class DataConfig(ConfigBase):
         "",
         "Directory the image ids are relative to; empty with "
         "dataset_name=synthetic: generate the embedded synthetic set.",
+        affects_result=False,
     )
     metadata_root: str = setting(
         "",
         "wsolevaluation metadata directory holding <split>/{image_ids,"
         "class_labels,image_sizes,localization}.txt ('' with cub, ilsvrc "
         "or openimages -> wsolevaluation's, shipped in the package).",
+        affects_result=False,
     )
     mask_metadata_root: str = setting(
-        "",
-        "Metadata with OpenImages-style masks for PxAP at evaluation "
-        "('' -> none).",
+        "", "Metadata with OpenImages-style masks for PxAP at evaluation "
+        "('' -> none).", affects_result=False,
     )
     cache_dir: str = setting(
-        "",
-        "Where the synthetic set is generated ('' -> $WSOL_TF_CACHE or "
-        "~/.cache/wsol_tf).",
+        "", "Where the synthetic set is generated ('' -> $WSOL_TF_CACHE or "
+        "~/.cache/wsol_tf).", affects_result=False,
     )
     num_classes: Optional[int] = setting(
         None,
@@ -146,10 +158,12 @@ class DataConfig(ConfigBase):
         "train", "Split used for training (train-weaksup)."
     )
     val_split: str = setting(
-        "val", "Split evaluated every epoch (train-fullsup)."
+        "val", "Split evaluated every epoch (train-fullsup).",
+        affects_result=False,
     )
     test_split: str = setting(
-        "test", "Split evaluated once at the end (reported numbers)."
+        "test", "Split evaluated once at the end (reported numbers).",
+        affects_result=False,
     )
     resize_size: int = setting(
         256,
@@ -164,6 +178,7 @@ class DataConfig(ConfigBase):
         "Evaluation: squash-resize size; CAMs and GT boxes live in this "
         "frame (protocol: 224).",
         low=1,
+        affects_result=False,
     )
     normalization: str = setting(
         "auto",
@@ -177,22 +192,29 @@ class DataConfig(ConfigBase):
     batch_size: int = setting(
         32, "Global training batch size (split over replicas).", low=1
     )
-    eval_batch_size: int = setting(32, "Evaluation batch size.", low=1)
+    eval_batch_size: int = setting(
+        32, "Evaluation batch size.", low=1, affects_result=False
+    )
     shuffle_buffer: int = setting(
         2048, "Shuffle buffer size for the training split.", low=0
     )
-    cache: bool = setting(False, "Cache decoded images in memory.")
+    cache: bool = setting(
+        False, "Cache decoded images in memory.", affects_result=False
+    )
     verify_images: bool = setting(
         False,
         "Before training, decode every image of the train, val and test "
         "splits once and report all undecodable ones (file:line) in one "
         "error, instead of stopping when the pipeline meets the first.",
+        affects_result=False,
     )
     num_parallel_calls: int = setting(
-        -1, "tf.data parallelism (-1: AUTOTUNE).", low=-1
+        -1, "tf.data parallelism (-1: AUTOTUNE).", low=-1,
+        affects_result=False,
     )
     max_boxes: int = setting(
-        0, "GT boxes per image after padding (0: max of the split).", low=0
+        0, "GT boxes per image after padding (0: max of the split).", low=0,
+        affects_result=False,
     )
     seed: int = same_as(TrainConfig, "seed")
     # The embedded synthetic generator (dataset_name "synthetic", no
@@ -427,38 +449,36 @@ class LossConfig(ConfigBase):
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig(ConfigBase):
-    """Localization protocol (Choe et al., CVPR 2020; docs/evaluation.md)."""
+    """Localization protocol (Choe et al., CVPR 2020; docs/evaluation.md).
+
+    Evaluation only: none of these changes a run's weights
+    (`affects_result=False`).
+    """
 
     cam_curve_interval: float = setting(
-        0.001,
-        "CAM threshold step (protocol, training: 0.001).",
-        low=0,
-        high=1,
-        low_open=True,
-        high_open=True,
+        0.001, "CAM threshold step (protocol, training: 0.001).",
+        low=0, high=1, low_open=True, high_open=True,
+        affects_result=False,
     )
     multi_contour_eval: bool = setting(
-        True, "Boxes from all contours (MaxBoxAccV2) instead of the largest."
+        True, "Boxes from all contours (MaxBoxAccV2) instead of the largest.",
+        affects_result=False,
     )
     iou_thresholds: Tuple[int, ...] = setting(
-        (30, 50, 70),
-        "IoU thresholds in percent for MaxBoxAcc.",
-        low=0,
-        high=100,
-        low_open=True,
+        (30, 50, 70), "IoU thresholds in percent for MaxBoxAcc.",
+        low=0, high=100, low_open=True, affects_result=False,
     )
     loc_threshold: Optional[float] = setting(
-        None,
-        "CAM threshold of Top-1 / GT-known Loc (unset: the optimal one).",
-        low=0,
-        high=1,
-        high_open=True,
+        None, "CAM threshold of Top-1 / GT-known Loc (unset: the optimal "
+        "one).", low=0, high=1, high_open=True, affects_result=False,
     )
     loc_multi_contour: bool = setting(
-        False,
-        "GT-known / Top-1 Loc: boxes from all contours (else the largest).",
+        False, "GT-known / Top-1 Loc: boxes from all contours (else the "
+        "largest).", affects_result=False,
     )
-    pxap: bool = setting(True, "Compute PxAP when the split has masks.")
+    pxap: bool = setting(
+        True, "Compute PxAP when the split has masks.", affects_result=False
+    )
 
 
 _SECTION_OF = {

@@ -7,6 +7,7 @@ the checks run when a config is constructed (`ConfigBase.__post_init__`);
 """
 
 import dataclasses
+import json
 import numbers
 import typing
 from typing import Optional
@@ -35,7 +36,10 @@ class Setting:
     exclude the bound. For a tuple setting they bound each element, and the
     tuple must be non-empty. The value's type is the field's annotation
     (`Optional[...]` admits None). `same_as` is `(config class, name)` of
-    the setting a mirrored field copies.
+    the setting a mirrored field copies. `affects_result=False` declares a
+    setting that cannot change a run's weights or history (verbosity,
+    where files go, evaluation-only settings): a run may be resumed with
+    another value of it (`changed_settings`).
     """
 
     help: str
@@ -45,6 +49,7 @@ class Setting:
     low_open: bool = False
     high_open: bool = False
     same_as: Optional[tuple] = None
+    affects_result: bool = True
 
 
 def setting(default, help, **checks):
@@ -208,6 +213,38 @@ class ConfigBase:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+
+def _show(value):
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def changed_settings(config, recorded):
+    """The result-changing settings of `config` that differ from a record.
+
+    Args:
+        config: a config dataclass (`ConfigBase`), or one holding a config
+            per section (e.g. `ExperimentConfig`).
+        recorded: its `to_dict()` as recorded (JSON), e.g. a run's
+            config.json. A setting missing from it counts as its default.
+
+    Returns:
+        `["name: old -> new", ...]` (values as JSON), in declaration order,
+        for each setting declared with `affects_result=True`; mirrored
+        (`same_as`) fields are compared through their owner only.
+    """
+    changes = []
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        old = recorded.get(field.name, field.default)
+        spec = field.metadata.get(_META)
+        if spec is None:  # a section
+            old = old if isinstance(old, dict) else {}
+            changes += changed_settings(value, old)
+        elif spec.affects_result and not spec.same_as:
+            if old is dataclasses.MISSING or _show(old) != _show(value):
+                changes.append(f"{field.name}: {_show(old)} -> {_show(value)}")
+    return changes
 
 
 def link_mirrors(experiment, sections):

@@ -120,3 +120,24 @@ def test_one_num_classes_and_one_seed():
             data=cfg.DataConfig(num_classes=3),
             model=cfg.ModelConfig(num_classes=4),
         )
+
+
+def test_changed_settings_names_each_result_changing_difference():
+    config = cfg.ExperimentConfig()
+    record = json.loads(config.to_json())
+    assert settings.changed_settings(config, record) == []
+    # Settings declared as unable to change the result may differ.
+    record["train"].update(model_dir="elsewhere", export=False)
+    record["eval"].update(cam_curve_interval=0.5, iou_thresholds=[50])
+    record["data"]["eval_batch_size"] = 1
+    assert settings.changed_settings(config, record) == []
+    # Others are named, old -> new, as JSON; a missing one is its default.
+    record["train"]["learning_rate"] = 0.001
+    record["model"]["mask_mode"] = "soft"
+    del record["data"]["image_size"]
+    changed = config.replace(data=config.data.replace(image_size=64))
+    assert settings.changed_settings(changed, record) == [
+        "image_size: 224 -> 64",
+        'mask_mode: "soft" -> "hard"',
+        "learning_rate: 0.001 -> 0.01",
+    ]

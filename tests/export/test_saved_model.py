@@ -90,9 +90,13 @@ class TinyCamModel(keras.Model):
     """Test double with WSOLModel's compute_cams contract (not a substitute
     for wsol_tf.models: the real model is exported in tests/training)."""
 
+    num_classes = 3
+
     def __init__(self):
         super().__init__()
-        self.conv = keras.layers.Conv2D(3, 3, strides=4, padding="same")
+        self.conv = keras.layers.Conv2D(
+            self.num_classes, 3, strides=4, padding="same"
+        )
 
     def call(self, images):
         maps = self.conv(images)
@@ -320,3 +324,65 @@ def test_serve_images_matches_the_eval_pipeline_on_jpeg_files(
         pipeline[3],
         atol=1e-5,
     )
+
+
+IMPOSSIBLE_REQUESTS = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    loaded = tf.saved_model.load(sys.argv[1])
+    images = tf.constant(np.load(sys.argv[2]))
+    results = {}
+    ids = tf.constant([0, 5, -1, 2], tf.int32)
+    out = loaded.localize_class(images, ids, tf.constant(0.3))
+    for key in ("valid", "class_ids", "scores", "cams", "boxes"):
+        results[f"ids_{key}"] = out[key].numpy()
+    ok = tf.constant([0, 1, 1, 2], tf.int32)
+    for name, t in (("nan", np.nan), ("two", 2.0), ("neg", -0.1),
+                    ("one", 1.0)):
+        t = tf.constant(t, tf.float32)
+        results[f"t_{name}"] = loaded.localize(images, t)["valid"].numpy()
+        results[f"tc_{name}"] = loaded.localize_class(
+            images, ok, t)["valid"].numpy()
+    try:
+        loaded.localize_class(images, ok[:3], tf.constant(0.3))
+    except tf.errors.InvalidArgumentError as e:
+        results["mismatch"] = np.array(e.message)
+    assert not any(m.startswith("wsol_tf") for m in sys.modules)
+    np.savez(sys.argv[3], **results)
+    """
+)
+
+
+def test_impossible_requests_are_flagged_or_named(
+    tmp_path, load_in_fresh_process
+):
+    # A 3-class model; image 1 asks for class 5, image 2 for class -1.
+    model = TinyCamModel()
+    images = np.random.default_rng(5).normal(size=(4, 32, 32, 3))
+    images = images.astype(np.float32)
+    model(images)
+    export_dir = tmp_path / "export"
+    saved_model.export_saved_model(model, str(export_dir), 32)
+    out = load_in_fresh_process(
+        export_dir, images, tmp_path, IMPOSSIBLE_REQUESTS
+    )
+    np.testing.assert_array_equal(out["ids_valid"], [True, False, False, True])
+    np.testing.assert_array_equal(out["ids_class_ids"][[1, 2]], [-1, -1])
+    assert not out["ids_scores"][[1, 2]].any()
+    assert not out["ids_cams"][[1, 2]].any()
+    assert not out["ids_boxes"][[1, 2]].any()
+    # The other rows are the given classes' CAMs, as without the bad rows.
+    _, cams = model.compute_cams(images[[0, 3]], np.array([0, 2]))
+    for row, cam in zip((0, 3), np.asarray(cams, np.float32)):
+        want = cv2.resize(cam, (32, 32), interpolation=cv2.INTER_CUBIC)
+        want = (want - want.min()) / (want - want.min()).max()
+        np.testing.assert_allclose(out["ids_cams"][row], want, atol=1e-4)
+        assert list(out["ids_boxes"][row]) == _cv2_largest_box(want, 0.3)
+    # A threshold outside [0, 1] answers no image; 1.0 is a valid request.
+    for name in ("nan", "two", "neg"):
+        assert not out[f"t_{name}"].any() and not out[f"tc_{name}"].any()
+    assert out["t_one"].all() and out["tc_one"].all()
+    message = str(out["mismatch"])
+    assert "got] [3] [class ids for] [4] [images" in message, message

@@ -196,9 +196,7 @@ def test_imagenet_checkpoint_becomes_torchvision_weights(
         classifier=True,
     )
     images, labels = _inputs("resnet50")
-    expected_logits, expected_cams = _torch_outputs(
-        torch_model, images, labels
-    )
+    expected_logits, expected_cams = _torch_outputs(torch_model, images, labels)
     logits, cams = model.compute_cams(images, labels)
     assert max_relative_difference(logits, expected_logits) <= TOLERANCE
     assert max_relative_difference(cams, expected_cams) <= TOLERANCE
@@ -252,3 +250,55 @@ def test_tool_writes_weights_file_and_names_bad_input(tmp_path):
     )
     assert result.returncode == 1
     assert "lacks the parameter conv1.weight" in result.stderr
+
+
+def _damaged_resnet50(tmp_path):
+    """A whole wsolevaluation ResNet50 CAM checkpoint whose
+    layer1.0.conv2.weight is a 1x1 kernel instead of 3x3."""
+    model = _torch_model("resnet50", "cam")
+    state = model.state_dict()
+    assert tuple(state["layer1.0.conv2.weight"].shape) == (64, 64, 3, 3)
+    state["layer1.0.conv2.weight"] = state["layer1.0.conv2.weight"][
+        :, :, 1:2, 1:2
+    ].clone()
+    checkpoint = str(tmp_path / "damaged.pth")
+    torch.save(
+        {"architecture": "x", "epoch": 3, "state_dict": state}, checkpoint
+    )
+    return checkpoint
+
+
+def test_every_tensor_is_checked_before_anything_is_written(tmp_path):
+    checkpoint = _damaged_resnet50(tmp_path)
+    want = (
+        "layer1.0.conv2.weight: expected (64, 64, 3, 3), found (64, 64, 1, 1)"
+    )
+    # The library: a weights file (backbone only) and a whole model.
+    for output, method in (("x.weights.h5", None), ("x.keras", "cam")):
+        with pytest.raises(ValueError, match=r"\(64, 64, 1, 1\)") as caught:
+            conversion.convert(
+                _read(checkpoint),
+                "resnet50",
+                str(tmp_path / "out" / output),
+                method=method,
+                source="damaged.pth",
+            )
+        assert str(caught.value).startswith("damaged.pth does not fit")
+        assert want in str(caught.value)
+    # The tool: one line naming the parameter, exit 1, no file left.
+    for output, extra in (("x.weights.h5", []), ("x.keras", ["--method=cam"])):
+        result = _run_tool(
+            f"--checkpoint={checkpoint}",
+            "--architecture=resnet50",
+            f"--output={tmp_path / 'out' / output}",
+            *extra,
+        )
+        assert result.returncode == 1, result.stderr
+        lines = [
+            line
+            for line in result.stderr.splitlines()
+            if line.startswith("ERROR")
+        ]
+        assert len(lines) == 1 and want in lines[0], result.stderr
+        assert "layout" not in lines[0] and "tmp" not in lines[0]
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")

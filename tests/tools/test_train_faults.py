@@ -5,6 +5,8 @@ good lost."""
 
 import copy
 import errno
+import glob
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +26,7 @@ from wsol_tf import training
 from wsol_tf.cli import config_flags
 from wsol_tf.cli import flagfiles
 from wsol_tf.errors import DivergenceError
+from wsol_tf.errors import WSOLError
 
 # Whole training runs or tools in subprocesses.
 pytestmark = pytest.mark.integration
@@ -151,13 +154,71 @@ def test_divergence_after_a_good_epoch_keeps_its_checkpoint(good_run, tmp_path):
         run / "backup" / "training_metadata.json",
     ]
     before = [_bytes(p) for p in files]
-    # Resumed with a learning rate that blows up in the second epoch.
+    # Resumed with a learning rate that blows up in the second epoch (a
+    # run recorded with it: other settings would be refused).
+    record = json.loads((run / "config.json").read_text())
+    record["train"].update(epochs=2, learning_rate=1e6)
+    (run / "config.json").write_text(json.dumps(record))
     config = _config(tmp, "--epochs=2", "--learning_rate=1e6")
     with pytest.raises(DivergenceError, match="epoch 2, step"):
         training.run_training(config, verbose=0)
     assert [_bytes(p) for p in files] == before
     model = keras.saving.load_model(files[0])
     assert all(np.isfinite(np.asarray(w)).all() for w in model.weights)
+
+
+def test_a_rerun_with_other_settings_keeps_the_record(good_run, tmp_path):
+    shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
+    run = tmp_path / "run"
+    names = ("config.json", "history.csv", "metrics_test.json")
+    before = {name: _bytes(run / name) for name in names}
+    result = _train_tool(tmp_path, "--epochs=1", "--learning_rate=0.05")
+    line = _one_error_line(
+        result, f"{run} holds a run made with other settings ("
+    )
+    assert "(learning_rate: 0.01 -> 0.05): " in line
+    assert "another --model_dir, or --overwrite " in line
+    assert {name: _bytes(run / name) for name in names} == before
+    assert not glob.glob(f"{run}.old-*")
+
+
+def test_overwrite_moves_the_run_aside_and_a_match_resumes(good_run, tmp_path):
+    shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
+    run = tmp_path / "run"
+    old = {name: _bytes(run / name) for name in ("config.json", "history.csv")}
+    # Two changed settings and one that cannot change the result.
+    config = _config(
+        tmp_path,
+        "--epochs=1",
+        "--learning_rate=0.05",
+        "--batch_size=4",
+        "--cam_curve_interval=0.05",
+    )
+    with pytest.raises(WSOLError) as info:
+        training.run_training(config, verbose=0)
+    assert "(batch_size: 2 -> 4; learning_rate: 0.01 -> 0.05)" in str(
+        info.value
+    )
+    # Evaluation-only settings differ: the finished run is re-evaluated.
+    same = _config(tmp_path, "--epochs=1", "--cam_curve_interval=0.05")
+    _, history, _ = training.run_training(same, verbose=0)
+    assert history.epoch == []  # nothing retrained
+    assert _bytes(run / "history.csv") == old["history.csv"]
+    # --overwrite: the old run, untouched, next to a fresh one.
+    config = config.replace(train=config.train.replace(overwrite=True))
+    _, history, _ = training.run_training(config, verbose=0)
+    assert history.epoch == [0]
+    (aside,) = glob.glob(f"{run}.old-*")
+    assert _bytes(os.path.join(aside, "history.csv")) == old["history.csv"]
+    assert (
+        json.loads(_bytes(os.path.join(aside, "config.json")))["train"][
+            "learning_rate"
+        ]
+        == 0.01
+    )
+    record = json.loads((run / "config.json").read_text())
+    assert record["train"]["learning_rate"] == 0.05
+    assert record["data"]["batch_size"] == 4
 
 
 _run_tool = run_tool_in_process
@@ -214,3 +275,27 @@ def test_evaluate_names_a_corrupt_checkpoint(good_run, tmp_path):
     assert message.endswith(
         "Try the run's other checkpoint: --checkpoint=best."
     )
+
+
+def test_evaluate_refuses_a_wrong_image_size(good_run, tmp_path):
+    shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
+    run = tmp_path / "run"
+    record = (run / "config.json").read_text()
+    (run / "config.json").write_text(
+        record.replace(str(good_run), str(tmp_path))
+    )
+    meta = json.loads(record)["data"]["metadata_root"]
+    sizes = (
+        tmp_path / os.path.relpath(meta, good_run) / "test" / "image_sizes.txt"
+    )
+    lines = sizes.read_text().splitlines()
+    image_id = lines[1].split(",")[0]
+    lines[1] = f"{image_id},300,300"
+    sizes.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit) as info:
+        _run_tool("evaluate", f"--model_path={run}")
+    message = str(info.value.code)
+    assert "\n" not in message
+    assert message.startswith("ERROR: 1 image size(s) in image_sizes.txt ")
+    assert f"{sizes}:2: image '{image_id}' is " in message
+    assert message.endswith("but image_sizes.txt says 300x300")

@@ -32,9 +32,7 @@ def test_input_size_below_the_backbone_minimum_names_the_flag():
 
 def test_weights_checked_against_the_architecture(tmp_path):
     path = str(tmp_path / "vgg16_notop.weights.h5")
-    keras.applications.VGG16(include_top=False, weights=None).save_weights(
-        path
-    )
+    keras.applications.VGG16(include_top=False, weights=None).save_weights(path)
     preflight.check_weights(ModelConfig(architecture="vgg16", weights=path))
     with pytest.raises(ValueError, match=r"as resnet50 weights"):
         preflight.check_weights(
@@ -53,7 +51,8 @@ def test_weights_checked_against_the_architecture(tmp_path):
         )
 
 
-def test_preflight_scans_every_split(tmp_path):
+def _three_splits(tmp_path):
+    """Two 20x20 PNG images per split, listed as 20x20."""
     data, meta = tmp_path / "data", tmp_path / "meta"
     for split in ("train", "val", "test"):
         (meta / split).mkdir(parents=True)
@@ -83,6 +82,11 @@ def test_preflight_scans_every_split(tmp_path):
             eval_image_size=16,
         ),
     )
+    return data, meta, config
+
+
+def test_preflight_scans_every_split(tmp_path):
+    data, meta, config = _three_splits(tmp_path)
     preflight.preflight_checks(config)
     os.remove(data / "test" / "1.png")
     with pytest.raises(WSOLError) as info:
@@ -92,3 +96,23 @@ def test_preflight_scans_every_split(tmp_path):
     (meta / "val" / "localization.txt").write_text("val/0.png,1,1,30,9")
     with pytest.raises(ValueError, match=r"val/localization.txt:1: box"):
         preflight.preflight_checks(config)
+
+
+def test_a_wrong_val_or_test_image_size_is_refused_by_file_line(tmp_path):
+    data, meta, config = _three_splits(tmp_path)
+    # Train sizes scale no scored box: a wrong one is not a run's problem.
+    (meta / "train" / "image_sizes.txt").write_text(
+        "train/0.png,20,20\ntrain/1.png,300,300"
+    )
+    preflight.preflight_checks(config)
+    (meta / "val" / "image_sizes.txt").write_text(
+        "val/0.png,20,20\n\nval/1.png,300,300"
+    )
+    with pytest.raises(WSOLError) as info:
+        preflight.preflight_checks(config)
+    where = os.path.join(str(meta), "val", "image_sizes.txt") + ":3:"
+    assert str(info.value).splitlines()[0] == (
+        "1 image size(s) in image_sizes.txt differ from the image on disk "
+        f"(its boxes would be scaled wrongly): {where} image 'val/1.png' is "
+        "20x20 on disk, but image_sizes.txt says 300x300"
+    )

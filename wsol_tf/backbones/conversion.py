@@ -15,16 +15,71 @@ Example:
 import os
 import tempfile
 
+import numpy as np
+
 from wsol_tf import backbones
 from wsol_tf.backbones import layouts
 from wsol_tf.backbones import torch_names
 from wsol_tf.backbones import weights_file
 from wsol_tf.config import ModelConfig
+from wsol_tf.io_utils import atomic_path
 
 
 def _classifier_classes(architecture, layers):
     name = backbones.CLASSIFIER_NAMES[architecture]
     return layers[name][0].shape[-1] if name in layers else None
+
+
+def _torch_shape(shape):
+    """A Keras weight shape as PyTorch states it (HWIO -> OIHW, [in, out]
+    -> [out, in])."""
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 4:
+        return (shape[3], shape[2], shape[0], shape[1])
+    if len(shape) == 2:
+        return (shape[1], shape[0])
+    return shape
+
+
+def check_shapes(layers, network, source="state dict"):
+    """Checks every converted tensor against the layer it will fill.
+
+    Args:
+        layers: `torch_names.convert_state_dict`'s `ConvertedLayers`.
+        network: a Keras model holding the target layers (by name); layers
+            it lacks are not checked here.
+        source: name of the checkpoint, for the message.
+
+    Raises:
+        ValueError: one line naming each mismatching checkpoint parameter
+            with the shape the model needs and the one it holds, e.g.
+            `layer1.0.conv2.weight: expected (64, 64, 3, 3), found
+            (64, 64, 1, 1)`.
+    """
+    targets = {layer.name: layer for layer in network.layers}
+    wrong = []
+    for name, values in layers.items():
+        if name not in targets:
+            continue
+        expected = [_torch_shape(w.shape) for w in targets[name].weights]
+        found = [_torch_shape(np.shape(v)) for v in values]
+        keys = layers.sources[name]
+        if len(expected) != len(found):
+            wrong.append(
+                f"{', '.join(keys)}: expected {len(expected)} tensors for "
+                f"{name}, found {len(found)}"
+            )
+            continue
+        wrong += [
+            f"{key}: expected {want}, found {got}"
+            for key, want, got in zip(keys, expected, found)
+            if want != got
+        ]
+    if wrong:
+        more = f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""
+        raise ValueError(
+            f"{source} does not fit the model: {'; '.join(wrong[:3])}{more}."
+        )
 
 
 def convert(
@@ -38,6 +93,10 @@ def convert(
     source="state dict",
 ):
     """Converts a PyTorch state dict; returns the path written.
+
+    Every tensor's shape is checked against the model it is meant for
+    (the `method` model, or the CAM model for a weights file) before
+    anything is written; a mismatch leaves no output file.
 
     Args:
         state_dict: a PyTorch state dict as numpy arrays (or a dict
@@ -59,42 +118,54 @@ def convert(
             f"{source} has a {found}-class classifier. Received: "
             f"num_classes={num_classes}"
         )
+    whole = method is not None and output.endswith(".keras")
+    if whole and found is None and num_classes is None:
+        raise ValueError(
+            "The checkpoint has no classifier: a .keras model needs a whole "
+            "wsolevaluation checkpoint (or write a weights file instead)."
+        )
+    model = _target_model(
+        architecture,
+        method or "cam",
+        num_classes or found or 1,
+        # A weights file fits any input size; check at a valid one.
+        image_size
+        if whole
+        else max(image_size, backbones.MIN_IMAGE_SIZE[architecture]),
+    )
+    check_shapes(layers, model.network, source)
     metadata = dict(
         architecture=architecture,
         layout="torchvision",
         normalization=layouts.TORCHVISION_NORMALIZATION,
         source=source,
     )
-    if method is None or not output.endswith(".keras"):
-        weights_file.save_weights_file(output, layers, **metadata)
+    if not whole:
+        with atomic_path(output) as tmp:
+            weights_file.save_weights_file(tmp, layers, **metadata)
         return output
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "converted.weights.h5")
         weights_file.save_weights_file(path, layers, **metadata)
-        model = _whole_model(
-            path, architecture, method, num_classes or found, image_size
-        )
-    model.save(output)
+        _load_whole(model, path, architecture, method, image_size)
+    with atomic_path(output, suffix=".keras") as tmp:
+        model.save(tmp)
     return output
 
 
-def _whole_model(path, architecture, method, num_classes, image_size):
-    """A WSOLModel with every weighted layer read from `path`."""
+def _target_model(architecture, method, num_classes, image_size):
+    """The torchvision-layout `WSOLModel` the checkpoint is converted for."""
     # Imported here: wsol_tf.models imports wsol_tf.backbones.
-    from wsol_tf.models import build_model
+    from wsol_tf.models import WSOLModel
 
-    if num_classes is None:
-        raise ValueError(
-            "The checkpoint has no classifier: a .keras model needs a whole "
-            "wsolevaluation checkpoint (or write a weights file instead)."
-        )
     model_config = ModelConfig(
-        architecture=architecture,
-        method=method,
-        num_classes=num_classes,
-        weights=path,
+        architecture=architecture, method=method, num_classes=num_classes
     )
-    model = build_model(model_config, image_size=image_size)
+    return WSOLModel(model_config, image_size, layout="torchvision")
+
+
+def _load_whole(model, path, architecture, method, image_size):
+    """Fills every weighted layer of `model` from the weights file `path`."""
     loaded = backbones.load_backbone_weights(
         model.network,
         architecture,
@@ -110,4 +181,3 @@ def _whole_model(path, architecture, method, num_classes, image_size):
             f"{missing}: a .keras model needs a whole wsolevaluation "
             "checkpoint (or write a weights file instead)."
         )
-    return model

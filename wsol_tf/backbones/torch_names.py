@@ -76,6 +76,7 @@ class _Reader:
             if not k.endswith("num_batches_tracked")
             and not k.startswith(_IGNORED[architecture])
         }
+        self.popped = []
 
     def pop(self, key):
         if key not in self.state:
@@ -83,7 +84,13 @@ class _Reader:
                 f"The {self.architecture} checkpoint lacks the parameter "
                 f"{key}. Received: keys like {sorted(self.state)[:5]}"
             )
+        self.popped.append(key)
         return self.state.pop(key)
+
+    def taken(self):
+        """The keys popped since the last call, in order."""
+        keys, self.popped = self.popped, []
+        return keys
 
     def has(self, prefix):
         return any(k.startswith(prefix) for k in self.state)
@@ -99,6 +106,25 @@ class _Reader:
                 f"Received: {sorted(self.state)[:10]}"
             )
         return layers
+
+
+class ConvertedLayers(collections.OrderedDict):
+    """`{our layer name: list of arrays}`, plus where each array came from.
+
+    `sources[name][i]` is the PyTorch parameter that became
+    `self[name][i]` (the converters pop a layer's parameters in the order
+    of its `get_weights()`), so a shape error can name the checkpoint's
+    parameter rather than our layer.
+    """
+
+    def __init__(self, reader):
+        super().__init__()
+        self.sources = {}
+        self._reader = reader
+
+    def __setitem__(self, name, arrays):
+        super().__setitem__(name, arrays)
+        self.sources[name] = self._reader.taken()
 
 
 def _indices(keys, pattern):
@@ -117,7 +143,7 @@ def _head(reader, layers, name, torch_name, dense=False):
 
 
 def _vgg16(reader):
-    layers = collections.OrderedDict()
+    layers = ConvertedLayers(reader)
     indices = _indices(reader.state, r"features\.(\d+)\.weight$")
     names = vgg16.pretrained_layer_names()
     if len(indices) != len(names):
@@ -136,7 +162,7 @@ def _vgg16(reader):
 
 
 def _resnet50(reader):
-    layers = collections.OrderedDict()
+    layers = ConvertedLayers(reader)
     layers["conv1_conv"] = _conv(reader.pop("conv1.weight"))
     layers["conv1_bn"] = reader.bn("bn1")
     for layer, (stage, _, num_blocks, _) in enumerate(resnet50._STAGES, 1):
@@ -166,7 +192,7 @@ def _resnet50(reader):
 
 
 def _inceptionv3(reader):
-    layers = collections.OrderedDict()
+    layers = ConvertedLayers(reader)
     for name in inception_v3._conv_bn_names():
         # Conv2d_1a_3x3 / Mixed_5b_branch5x5_1 <- Mixed_5b.branch5x5_1.
         torch_name = re.sub(r"^(Mixed_\w\w)_", r"\1.", name)
@@ -194,11 +220,13 @@ def convert_state_dict(architecture, state_dict):
             `unwrap_checkpoint`).
 
     Returns:
-        OrderedDict `{our layer name: list of arrays}` in the order of the
-        layer's `get_weights()` in the torchvision layout (conv kernels
-        HWIO; BN gamma, beta, moving mean, moving variance; dense kernels
-        `[in, out]`). Head layers (VGG16 `conv6`, InceptionV3 `SPG_A3_*`)
-        and the classifier (`fc` / `SPG_A4`) are included when present.
+        `ConvertedLayers`, an OrderedDict `{our layer name: list of
+        arrays}` in the order of the layer's `get_weights()` in the
+        torchvision layout (conv kernels HWIO; BN gamma, beta, moving
+        mean, moving variance; dense kernels `[in, out]`), whose `sources`
+        names the PyTorch parameter of each array. Head layers (VGG16
+        `conv6`, InceptionV3 `SPG_A3_*`) and the classifier (`fc` /
+        `SPG_A4`) are included when present.
 
     Raises:
         ValueError: a missing backbone parameter or an unexpected one.

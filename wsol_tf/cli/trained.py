@@ -138,18 +138,21 @@ def load_trained_split(model_path, checkpoint, split):
 
     Shared by tools/evaluate.py and tools/visualize.py: loads the model of
     `model_path` / `checkpoint` (explicit flags override its config.json),
-    resolves the dataset and builds the eval pipeline of `split`. Exits
-    with a one-line error on bad input.
+    resolves the dataset, checks its image sizes (`check_image_sizes`)
+    and builds the eval pipeline of `split`. Exits with a one-line error
+    on bad input.
 
     Returns:
         `(model, config, keras_path, run_dir, split, dataset)`.
     """
     from wsol_tf import training
     from wsol_tf.data import build_dataset
+    from wsol_tf.data.diagnose import check_image_sizes
 
     try:
         model, config, keras_path = load_trained(model_path, checkpoint)
         config = training.resolve_experiment(config, trained=True)
+        check_image_sizes(config.data, [split])
         dataset = build_dataset(config.data, split, training=False)
     except (ValueError, OSError) as e:
         sys.exit(f"ERROR: {e}")

@@ -16,6 +16,7 @@ import tensorflow as tf
 from wsol_tf.data.metadata import IMAGE_IDS
 from wsol_tf.data.metadata import MetadataError
 from wsol_tf.data.metadata import read_metadata
+from wsol_tf.data.metadata import size_mismatches
 from wsol_tf.data.metadata import validate_dataset
 from wsol_tf.errors import WSOLError
 
@@ -96,11 +97,47 @@ def name_undecodable_images(data_config, splits):
         ) from error
 
 
+def _evaluated(cfg, splits):
+    """The splits among `splits` whose boxes are scaled by image_sizes.txt
+    to be scored (val and test)."""
+    return {cfg.val_split, cfg.test_split} & set(splits)
+
+
+def _raise_size_mismatches(problems):
+    if problems:
+        raise WSOLError(
+            f"{len(problems)} image size(s) in image_sizes.txt differ from "
+            f"the image on disk (its boxes would be scaled wrongly): "
+            f"{problems[0]}"
+            + (f"\n  {_listing(problems[1:])}" if len(problems) > 1 else "")
+        )
+
+
+def check_image_sizes(data_config, splits):
+    """Refuses images whose size differs from `image_sizes.txt`.
+
+    For the splits a run scores (their boxes are scaled by the listed
+    sizes); each image's header is read, not decoded (`size_mismatches`).
+
+    Raises:
+        WSOLError: naming each mismatch as `image_sizes.txt:line`.
+    """
+    cfg, problems = data_config, []
+    for split in dict.fromkeys(splits):
+        meta = read_metadata(
+            cfg.metadata_root, split, cfg.data_root, cfg.num_classes
+        )
+        problems += size_mismatches(meta)
+    _raise_size_mismatches(problems)
+
+
 def scan_dataset(data_config, splits=None, verify_images=None):
     """Pre-flight check of every split a run reads; raises on any problem.
 
     Reads the metadata of each split (as the pipeline will, with the
-    resolved `num_classes`) and checks that every image file exists. With
+    resolved `num_classes`), checks that every image file exists and that
+    each val / test image's size (from its header) is the one
+    `image_sizes.txt` lists (`check_image_sizes`). With
     `verify_images` (default: `data_config.verify_images`) it also decodes
     every image and mask once, as the pipeline does.
 
@@ -121,7 +158,8 @@ def scan_dataset(data_config, splits=None, verify_images=None):
     if verify_images is None:
         verify_images = getattr(cfg, "verify_images", False)
     splits = list(dict.fromkeys(splits))
-    metadata_problems, missing = [], []
+    metadata_problems, missing, sizes = [], [], []
+    evaluated = _evaluated(cfg, splits)
     for split in splits:
         try:
             meta = read_metadata(
@@ -130,6 +168,8 @@ def scan_dataset(data_config, splits=None, verify_images=None):
         except MetadataError as error:
             metadata_problems += error.problems
             continue
+        if split in evaluated:
+            sizes += size_mismatches(meta)
         if verify_images:
             continue
         for image_id in meta.image_ids:
@@ -153,3 +193,4 @@ def scan_dataset(data_config, splits=None, verify_images=None):
             + (f"\n  {_listing(missing[1:])}" if len(missing) > 1 else "")
             + f"\nReceived: data_root={cfg.data_root!r}"
         )
+    _raise_size_mismatches(sizes)

@@ -19,6 +19,7 @@ UTF-8 BOM are tolerated. Every problem is reported as `file:line: message`.
 
 import os
 
+from wsol_tf.data.image_header import header_size
 from wsol_tf.data.metadata_labels import check_class_labels
 from wsol_tf.data.metadata_labels import resolve_num_classes
 from wsol_tf.data.metadata_parser import CLASS_LABELS
@@ -41,18 +42,56 @@ __all__ = [
     "infer_num_classes",
     "read_metadata",
     "resolve_num_classes",
+    "size_mismatches",
     "validate_dataset",
 ]
 
 
 def _image_size(path):
-    """(W, H) of an image file from its decoded array, or None."""
+    """(W, H) of an image file from its header (`header_size`), else from
+    its decoded array (other formats), or None."""
+    size = header_size(path)
+    if size is not None:
+        return size
     import cv2
 
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         return None
     return int(image.shape[1]), int(image.shape[0])
+
+
+def _add_size_problem(meta, image_id, size, problems):
+    """Adds a problem if `image_sizes.txt` lists another size than `size`."""
+    if (IMAGE_SIZES, image_id) not in meta.lines:
+        return  # no line: not listed (or read from the image)
+    if meta.sizes[image_id] != tuple(size):
+        w, h = meta.sizes[image_id]
+        problems.add(
+            os.path.join(meta.split_dir, IMAGE_SIZES),
+            meta.lines[(IMAGE_SIZES, image_id)],
+            f"image {image_id!r} is {size[0]}x{size[1]} on disk, but "
+            f"{IMAGE_SIZES} says {w}x{h}",
+        )
+
+
+def size_mismatches(meta):
+    """Every image whose size on disk differs from `image_sizes.txt`.
+
+    Reads each listed image's header (`header_size`; no decode), so it is
+    cheap enough for every run. Missing or unreadable images are skipped
+    (the missing-file and decode checks name them).
+
+    Returns:
+        A list of `"image_sizes.txt:line: message"` strings.
+    """
+    problems = Problems()
+    for image_id in meta.image_ids:
+        if (IMAGE_SIZES, image_id) in meta.lines:
+            size = _image_size(meta.path(image_id))
+            if size is not None:
+                _add_size_problem(meta, image_id, size, problems)
+    return list(problems)
 
 
 def _check_boxes_inside(meta, problems):
@@ -169,14 +208,8 @@ def validate_dataset(
         size, problem = _decode_problem(meta.path(image_id))
         if problem:
             problems.add(ids_path, number, f"image {image_id!r}: {problem}")
-        elif image_id in meta.sizes and meta.sizes[image_id] != size:
-            w, h = meta.sizes[image_id]
-            problems.add(
-                os.path.join(meta.split_dir, IMAGE_SIZES),
-                meta.lines[(IMAGE_SIZES, image_id)],
-                f"image {image_id!r} is {size[0]}x{size[1]} on disk, but "
-                f"{IMAGE_SIZES} says {w}x{h}",
-            )
+        else:
+            _add_size_problem(meta, image_id, size, problems)
         mask_paths, ignore = meta.masks.get(image_id, ([], None))
         named = list(enumerate(mask_paths)) + [(0, ignore)]
         for k, mask in named:

@@ -8,7 +8,9 @@ import tensorflow as tf
 loaded = tf.saved_model.load("runs/synthetic/saved_model")
 out = loaded.serve(images)  # float32 [B, S, S, 3], normalised like training
 out["logits"], out["class_ids"], out["scores"], out["cams"], out["boxes"]
-out["valid"]  # False (class_ids -1) for an image with NaN / inf values
+out["valid"]  # False (class_ids -1) for an image with NaN / inf values,
+              # a class id outside [0, num_classes) or a threshold
+              # outside [0, 1]
 out = loaded.localize(images, tf.constant(0.3))  # another CAM threshold
 out = loaded.localize_class(images, labels, tf.constant(0.3))  # CAMs of the
                                 # given int32 classes (the metrics' CAMs)
@@ -138,12 +140,35 @@ def largest_component_boxes(scoremaps, threshold):
     return tf.where(empty[:, None], tf.zeros_like(boxes), boxes)
 
 
+def _checked_class_ids(images, class_ids):
+    """`class_ids` as int32 [B], failing by name on a length mismatch.
+
+    The check runs before any use of the ids, so the caller reads both
+    lengths instead of an anonymous shape error from the CAM selection.
+    """
+    class_ids = tf.cast(tf.convert_to_tensor(class_ids), tf.int32)
+    given, batch = tf.size(class_ids), tf.shape(images)[0]
+    check = tf.debugging.Assert(
+        tf.logical_and(tf.rank(class_ids) == 1, tf.equal(given, batch)),
+        [
+            "localize_class: class_ids must hold one id per image; got",
+            given,
+            "class ids for",
+            batch,
+            "images",
+        ],
+    )
+    with tf.control_dependencies([check]):
+        return tf.reshape(tf.identity(class_ids), [-1])
+
+
 def localize(model, images, threshold, image_size, cam_class_ids=None):
     """Serving outputs for a batch: logits, top-1, its CAM and box.
 
     With `cam_class_ids` (int32 [B]) the CAM and box are those of the given
     classes (e.g. the ground truth, as MaxBoxAccV2 / PxAP use); "class_ids"
-    and "scores" stay the top-1 prediction.
+    and "scores" stay the top-1 prediction. A length other than the
+    batch's fails with an error naming both lengths.
 
     Returns:
         dict with "logits" float32 [B, C], "class_ids" int32 [B] (top-1),
@@ -151,15 +176,32 @@ def localize(model, images, threshold, image_size, cam_class_ids=None):
         "cams" float32 [B, S, S] (top-1 CAM resized with OpenCV's cubic
         kernel and min-max normalised, as the protocol), "boxes" int32
         [B, 4] (see `largest_component_boxes`) and "valid" bool [B]: False
-        when the image or its logits hold a NaN or inf, the outputs are then
-        meaningless and say so: class id -1, score 0, a zero CAM and box.
+        when the request cannot be answered for that image (the image or
+        its logits hold a NaN or inf, its given class id is outside
+        `[0, C)`, or the threshold is outside `[0, 1]`); the outputs are
+        then meaningless and say so: class id -1, score 0, a zero CAM and
+        box. The other images of the batch are unaffected.
     """
     images = tf.convert_to_tensor(images)
+    threshold = tf.cast(threshold, tf.float32)
+    valid_request = tf.logical_and(threshold >= 0.0, threshold <= 1.0)
+    valid_request = tf.fill(tf.shape(images)[:1], valid_request)
+    if cam_class_ids is not None:
+        cam_class_ids = _checked_class_ids(images, cam_class_ids)
+        known = tf.logical_and(
+            cam_class_ids >= 0, cam_class_ids < model.num_classes
+        )
+        valid_request = tf.logical_and(valid_request, known)
+        # Class 0 stands in for an unknown id; that row's outputs are masked.
+        cam_class_ids = tf.where(known, cam_class_ids, 0)
     logits, cams = model.compute_cams(images, cam_class_ids)
     logits = tf.cast(logits, tf.float32)
     valid = tf.logical_and(
-        tf.reduce_all(tf.math.is_finite(images), axis=[1, 2, 3]),
-        tf.reduce_all(tf.math.is_finite(logits), axis=-1),
+        valid_request,
+        tf.logical_and(
+            tf.reduce_all(tf.math.is_finite(images), axis=[1, 2, 3]),
+            tf.reduce_all(tf.math.is_finite(logits), axis=-1),
+        ),
     )
     class_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
     class_ids = tf.where(valid, class_ids, -tf.ones_like(class_ids))
@@ -171,12 +213,13 @@ def localize(model, images, threshold, image_size, cam_class_ids=None):
     scoremaps = tf.where(
         valid[:, None, None], scoremaps, tf.zeros_like(scoremaps)
     )
+    boxes = largest_component_boxes(scoremaps, threshold)
     return {
         "logits": logits,
         "class_ids": class_ids,
         "scores": scores,
         "cams": scoremaps,
-        "boxes": largest_component_boxes(scoremaps, threshold),
+        "boxes": tf.where(valid[:, None], boxes, tf.zeros_like(boxes)),
         "valid": valid,
     }
 
@@ -222,7 +265,8 @@ def export_saved_model(
     is replaced only once the new one is complete).
 
     Args:
-        model: a built `WSOLModel` (anything with `compute_cams`).
+        model: a built `WSOLModel` (anything with `compute_cams` and
+            `num_classes`).
         path: output directory.
         image_size: int, input side S.
         threshold: CAM threshold in [0, 1) of the `serve` endpoint's box.

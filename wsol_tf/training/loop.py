@@ -18,7 +18,6 @@ from wsol_tf.data import build_dataset
 from wsol_tf.data import name_undecodable_images
 from wsol_tf.data.pipeline import training_stream
 from wsol_tf.errors import CorruptFileError
-from wsol_tf.errors import WSOLError
 from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
 from wsol_tf.evaluation.runner import best_thresholds
 from wsol_tf.evaluation.runner import evaluate_model
@@ -35,6 +34,7 @@ from wsol_tf.training.reporting import protocol_settings
 from wsol_tf.training.resolve import loads_pretrained_classifier
 from wsol_tf.training.resolve import resolve_experiment
 from wsol_tf.training.run_lock import run_dir_lock
+from wsol_tf.training.run_record import check_run_record
 
 
 def _has_tensorboard():
@@ -135,31 +135,6 @@ def _remove_orphan_temps(model_dir):
         )
 
 
-def _check_same_experiment(model_dir, config):
-    """Refuses to resume a backup made by a different model or loss."""
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(path):
-        return
-    with open(path) as f:
-        saved = json.load(f)
-    current = config.to_dict()
-    changed = [
-        f"{section}.{key}"
-        for section in ("model", "loss")
-        for key in current[section]
-        if saved.get(section, {}).get(key) != current[section][key]
-    ]
-    if saved.get("data", {}).get("image_size") != config.data.image_size:
-        changed.append("data.image_size")
-    if changed:
-        raise WSOLError(
-            f"{model_dir} holds a run with a different configuration "
-            f"({', '.join(changed)}), so its backup cannot be resumed: use "
-            "another model_dir or delete this one. "
-            f"Received: model_dir={model_dir}"
-        )
-
-
 def _patch_for_multi_worker(model):
     """Works around two Keras 3 bugs with MultiWorkerMirroredStrategy.
 
@@ -228,11 +203,13 @@ def _run_training(config, strategy, callbacks, verbose):
     model_dir = train.model_dir
     chief = distribute.is_chief(strategy)
     task = distribute.task_name(strategy)
+    # The recorded settings: continue the run, refuse, or (overwrite)
+    # move it aside; `resuming` is then read from what is left.
+    if chief:
+        check_run_record(config)
     resuming = os.path.exists(
         os.path.join(model_dir, "backup", "training_metadata.json")
     )
-    if resuming:
-        _check_same_experiment(model_dir, config)
     start_epoch = _backed_up_epoch(_backup_dir(model_dir, chief, task))
     if chief:
         write_json(os.path.join(model_dir, "config.json"), config.to_dict())
