@@ -19,7 +19,7 @@ UTF-8 BOM are tolerated. Every problem is reported as `file:line: message`.
 
 import os
 
-from wsol_tf.data.image_header import header_size
+from wsol_tf.data.image_headers import image_size as header_size
 from wsol_tf.data.metadata_labels import check_class_labels
 from wsol_tf.data.metadata_labels import resolve_num_classes
 from wsol_tf.data.metadata_parser import CLASS_LABELS
@@ -50,9 +50,10 @@ __all__ = [
 def _image_size(path):
     """(W, H) of an image file from its header (`header_size`), else from
     its decoded array (other formats), or None."""
-    size = header_size(path)
-    if size is not None:
-        return size
+    try:
+        return header_size(path)
+    except (OSError, ValueError):
+        pass
     import cv2
 
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
