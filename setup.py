@@ -53,6 +53,22 @@ setup(
             "pretrained/*.json",
         ],
     },
+    # One console script per tool (tools/<name>.py runs the same `run`).
+    entry_points={
+        "console_scripts": [
+            "wsol-train=wsol_tf.cli.train:run",
+            "wsol-evaluate=wsol_tf.cli.evaluate:run",
+            "wsol-export=wsol_tf.cli.export:run",
+            "wsol-visualize=wsol_tf.cli.visualize:run",
+            "wsol-tune=wsol_tf.cli.tune:run",
+            "wsol-check-dataset=wsol_tf.cli.check_dataset:run",
+            "wsol-convert-weights=wsol_tf.cli.convert_weights:run",
+            "wsol-make-synthetic-dataset=wsol_tf.cli.make_synthetic_dataset:run",
+            "wsol-pretrain=wsol_tf.cli.pretrain:run",
+            "wsol-prepare-dataset=wsol_tf.cli.prepare_dataset:run",
+            "wsol-make-metadata=wsol_tf.cli.make_metadata:run",
+        ]
+    },
     # C kernel of BoxEvaluator's MaxBoxAccV2 path (needs a C compiler).
     ext_modules=[
         Extension(

@@ -4,7 +4,7 @@ Importable from any test module (pytest puts tests/, the directory of the
 root conftest.py, on sys.path).
 """
 
-import importlib.util
+import importlib
 import os
 import re
 import subprocess
@@ -18,17 +18,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_tool(name):
-    """tools/<name>.py as a module, loaded once per test session: a tool
-    defines its absl flags once, whichever test file loads it first."""
-    key = f"wsol_tool_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            key, os.path.join(REPO, "tools", f"{name}.py")
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[key] = module
-    return sys.modules[key]
+    """The module of tool `name` (`wsol_tf.cli.<name>`, which
+    tools/<name>.py runs): imported once, so a tool defines its absl flags
+    once, whichever test file loads it first."""
+    return importlib.import_module(f"wsol_tf.cli.{name}")
 
 
 def run_tool_in_process(name, *argv):

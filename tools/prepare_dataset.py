@@ -11,7 +11,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
-from wsol_tf.cli.prepare_dataset import run  # noqa: E402
+from absl import flags  # noqa: E402
+
+from wsol_tf.cli import prepare_dataset  # noqa: E402
+
+flags.adopt_module_key_flags(prepare_dataset)  # listed by --helpshort
 
 if __name__ == "__main__":
-    run()
+    prepare_dataset.run()

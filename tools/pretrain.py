@@ -9,7 +9,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 
-from wsol_tf.cli.pretrain import run  # noqa: E402
+from absl import flags  # noqa: E402
+
+from wsol_tf.cli import pretrain  # noqa: E402
+
+flags.adopt_module_key_flags(pretrain)  # listed by --helpshort
 
 if __name__ == "__main__":
-    run()
+    pretrain.run()

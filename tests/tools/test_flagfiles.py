@@ -2,7 +2,7 @@
 
 import copy
 import glob
-import importlib.util
+import importlib
 import itertools
 import os
 
@@ -69,16 +69,7 @@ def _protocol_input(x):
     return (x / 255.0 - mean) / std
 
 
-def _train_module():
-    spec = importlib.util.spec_from_file_location(
-        "wsol_train_tool", os.path.join(REPO, "tools", "train.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TRAIN = _train_module()
+TRAIN = importlib.import_module("wsol_tf.cli.train")
 
 
 def _config(argv, preset=None):
