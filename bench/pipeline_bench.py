@@ -12,8 +12,8 @@ temporary folder, then times on them:
   builds them, plus the full-decode training crop they replaced;
 - each stage alone in a `tf.data` map over the same files: read, decode,
   decode + resize, + crop / flip, + batch / normalise;
-- the options: `decode_and_crop_jpeg` with the crop window mapped back to
-  the source, the IDCT method, `ratio=2`, `num_parallel_calls`,
+- the options: `decode_and_crop_jpeg` of the window of source pixels the
+  crop reads, the IDCT method, `ratio=2`, `num_parallel_calls`,
   `deterministic=False`, file interleave, the cached evaluation split.
 
 Throughput is images per CPU-second: the process's user + system time
@@ -23,6 +23,7 @@ are reported beside it. Cores to feed a GPU = rate / (images per
 CPU-second), assuming the pipeline scales across cores.
 """
 
+import json
 import os
 import tempfile
 import time
@@ -51,6 +52,9 @@ _GPU_RATE = flags.DEFINE_integer(
     "gpu_images_per_second", 2500, "Images/s a GPU step eats."
 )
 _OUTPUT = flags.DEFINE_string("output", "", "Result JSON (default: dated).")
+_FROM_JSON = flags.DEFINE_string(
+    "from_json", "", "Render this result JSON only (no measuring)."
+)
 _WRITE_README = flags.DEFINE_bool(
     "write_readme", False, "Rewrite the pipeline section of bench/README."
 )
@@ -96,7 +100,7 @@ def write_dataset(root, n):
     return root
 
 
-def _time_pass(make_dataset, n_images):
+def _time_pass(make_dataset):
     """(images per CPU-second, images/s) of the best of `--repeats`."""
     best = None
     for _ in range(_REPEATS.value):
@@ -133,7 +137,7 @@ def _mapped(files, fn, calls=tf.data.AUTOTUNE, deterministic=None, **kw):
 def _pixel(image):
     """One value of `image`: forces its computation, costs nothing more
     (a static-shape or unused result could be pruned by the optimiser)."""
-    return image[0, 0, 0]
+    return tf.reshape(image, [-1])[0]
 
 
 def _decode(path, **kw):
@@ -145,108 +149,238 @@ def _draws(path):
     return pipeline._crop_draws(tf.cast(seed, tf.int64), (SIZE, SIZE), CROP)
 
 
-def _full_crop(path):
-    """The protocol crop from a full decode and a full resize."""
+def _normalize_before(images, mode):
+    """`image_ops.normalize_images` as it was: a per-channel broadcast
+    along the last axis (and, for "caffe", a negative-stride slice)."""
+    x = tf.cast(images, tf.float32)
+    if mode == "caffe":
+        return x[..., ::-1] - image_ops.CAFFE_MEAN_BGR
+    return (x / 255.0 - image_ops.IMAGENET_MEAN) / image_ops.IMAGENET_STD
+
+
+def _full_crop(path, flip_fn=lambda x: x[:, ::-1]):
+    """The protocol crop from a full decode and a full resize, flipped as
+    before (a negative-stride slice)."""
     oy, ox, flip = _draws(path)
     image = image_ops.resize_image(image_ops.read_image(path), SIZE)
     image = image[oy : oy + CROP, ox : ox + CROP]
-    return tf.cond(flip, lambda: image[:, ::-1], lambda: image)  # before
+    return tf.cond(flip, lambda: flip_fn(image), lambda: image)
 
 
-def _window_crop(path):
-    """The same crop from the decoded window only (the package's)."""
+def _package_crop(path):
+    """The same crop, resampling only its pixels, flipped with
+    tf.reverse (the package's)."""
     oy, ox, flip = _draws(path)
     image = image_ops.read_resized_crop(path, SIZE, oy, ox, CROP)
     return tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
 
 
+def _source_range(in_size, start, margin=16):
+    """`[lo, hi)` of the source pixels that output pixels `start ..
+    start + CROP - 1` of the `SIZE` antialiased resize read (the triangle
+    kernel widened by the downscale factor), plus `margin` (libjpeg's
+    chroma upsampling differs at a cropped window's edges)."""
+    inv_scale = tf.cast(in_size, tf.float32) / float(SIZE)
+    radius = tf.maximum(inv_scale, 1.0)
+    first = (float(start) + 0.5) * inv_scale - radius - 0.5
+    last = (float(start + CROP) - 0.5) * inv_scale + radius
+    lo = tf.cast(tf.math.floor(first), tf.int32) - margin
+    hi = tf.cast(tf.math.ceil(last), tf.int32) + 1 + margin
+    return tf.maximum(lo, 0), tf.minimum(hi, in_size)
+
+
+def _window_decode(path):
+    """decode_and_crop_jpeg of a centre crop window's source pixels."""
+    contents = tf.io.read_file(path)
+    shape = tf.io.extract_jpeg_shape(contents)
+    y0, y1 = _source_range(shape[0], 16)
+    x0, x1 = _source_range(shape[1], 16)
+    return tf.io.decode_and_crop_jpeg(
+        contents,
+        tf.stack([y0, x0, y1 - y0, x1 - x0]),
+        channels=3,
+        dct_method="INTEGER_ACCURATE",
+    )
+
+
+def _timed(name, make, rows):
+    rows[name] = _time_pass(make)
+    cpu, wall = rows[name]
+    print(f"  {name:50s} {cpu:8.1f} /CPU-s {wall:8.1f} /s", flush=True)
+
+
 def stage_rows(files):
     accurate = {"dct_method": "INTEGER_ACCURATE"}
+    read_resize = lambda p: image_ops.resize_image(  # noqa: E731
+        image_ops.read_image(p), SIZE
+    )
     stages = [
         ("read file", lambda p: tf.strings.length(tf.io.read_file(p))),
-        ("decode (accurate IDCT)", lambda p: _pixel(_decode(p, **accurate))),
-        ("decode (INTEGER_FAST)", lambda p: _pixel(_decode(p))),
+        ("decode (accurate IDCT, package)", lambda p: _decode(p, **accurate)),
+        ("decode (INTEGER_FAST)", lambda p: _decode(p)),
+        ("decode (ratio=2: 1/4 pixels)", lambda p: _decode(p, ratio=2)),
+        ("decode_and_crop_jpeg of the crop's window", _window_decode),
+        ("decode + resize 256", read_resize),
         (
-            "decode (ratio=2, 1/4 pixels)",
-            lambda p: _pixel(_decode(p, ratio=2, **accurate)),
+            "decode + resize 256 + crop 224",
+            lambda p: _full_crop(p, flip_fn=lambda x: x),
         ),
-        (
-            "decode + resize 256",
-            lambda p: _pixel(
-                image_ops.resize_image(image_ops.read_image(p), SIZE)
-            ),
-        ),
-        (
-            "decode + resize 256 + crop 224 / flip",
-            lambda p: _pixel(_full_crop(p)),
-        ),
-        (
-            "window decode + crop resample (package)",
-            lambda p: _pixel(_window_crop(p)),
-        ),
+        ("decode + resize 256 + crop 224 + flip (before)", _full_crop),
+        ("decode + crop-only resample + flip (package)", _package_crop),
     ]
     rows = {}
     for name, fn in stages:
-        rows[name] = _time_pass(_mapped(files, fn), len(files))
-        print(
-            f"  {name:45s} {rows[name][0]:8.1f} /CPU-s {rows[name][1]:8.1f} /s"
+        _timed(name, _mapped(files, lambda p, fn=fn: _pixel(fn(p))), rows)
+    # Per-image ops on a 224 crop already in memory, and per batch.
+    crop = tf.constant(
+        np.random.default_rng(0).integers(0, 256, (CROP, CROP, 3), np.uint8)
+    )
+    n = max(2048, len(files) * _PASSES.value)
+    ops = [
+        ("flip: x[:, ::-1] (before)", lambda x: x[:, ::-1]),
+        ("flip: tf.reverse (package)", lambda x: tf.reverse(x, [1])),
+    ]
+    for name, fn in ops:
+        make = lambda fn=fn: (  # noqa: E731
+            tf.data.Dataset.from_tensors(crop)
+            .repeat(n)
+            .map(lambda x: _pixel(fn(x)), num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(_BATCH.value)
         )
+        _timed(name, make, rows)
+    batch = tf.tile(crop[None], [_BATCH.value, 1, 1, 1])
+    for mode in ("imagenet", "caffe"):
+        for name, fn in (
+            (f"normalise {mode} (before)", _normalize_before),
+            (f"normalise {mode} (package)", image_ops.normalize_images),
+        ):
+            make = lambda fn=fn, mode=mode: (  # noqa: E731
+                tf.data.Dataset.from_tensors(batch)
+                .repeat(n // _BATCH.value)
+                .map(lambda x: fn(x, mode), num_parallel_calls=tf.data.AUTOTUNE)
+            )
+            _timed(name, make, rows)
     return rows
 
 
 def option_rows(files, cfg):
-    def normalised(crop_fn):
+    def normalised(crop_fn, norm, mode="imagenet", **kw):
         def make():
-            ds = _mapped(files, crop_fn)()
-            mode = cfg.resolved_normalization()
+            ds = _mapped(files, crop_fn, **kw)()
             return ds.map(
-                lambda x: image_ops.normalize_images(x, mode),
-                num_parallel_calls=tf.data.AUTOTUNE,
+                lambda x: norm(x, mode), num_parallel_calls=tf.data.AUTOTUNE
             )
 
         return make
 
+    def eval_before():
+        ds = _mapped(
+            files,
+            lambda p: image_ops.resize_image(image_ops.read_image(p), EVAL),
+        )()
+        return ds.map(
+            lambda x: _normalize_before(x, "imagenet"),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    new = image_ops.normalize_images
+    repeat = _PASSES.value + 1
     options = [
-        ("train, full decode + resize (before)", normalised(_full_crop)),
-        ("train, window decode (package)", normalised(_window_crop)),
+        ("train, before", normalised(_full_crop, _normalize_before)),
+        ("train, package", normalised(_package_crop, new)),
+        (
+            "train, before, caffe normalisation",
+            normalised(_full_crop, _normalize_before, "caffe"),
+        ),
+        (
+            "train, package, caffe normalisation",
+            normalised(_package_crop, new, "caffe"),
+        ),
         (
             "train, package, num_parallel_calls=1",
-            _mapped(files, _window_crop, calls=1),
+            normalised(_package_crop, new, calls=1),
         ),
         (
             "train, package, deterministic=False",
-            _mapped(files, _window_crop, deterministic=False),
+            normalised(_package_crop, new, deterministic=False),
         ),
         (
             "train, package, file interleave",
-            _mapped(files, _window_crop, interleave=True),
+            normalised(_package_crop, new, interleave=True),
         ),
         (
-            "train, build_dataset (package)",
-            lambda: build_dataset(cfg, "train", True).repeat(_PASSES.value + 1),
+            "train, build_dataset (package, with shuffle and seeds)",
+            lambda: build_dataset(cfg, "train", True).repeat(repeat),
         ),
+        ("eval, before", eval_before),
         (
-            "eval, build_dataset",
-            lambda: build_dataset(cfg, "train", False).repeat(
-                _PASSES.value + 1
-            ),
+            "eval, build_dataset (package, with boxes)",
+            lambda: build_dataset(cfg, "train", False).repeat(repeat),
         ),
         (
             "eval, build_dataset, cache=True (2nd pass on)",
             lambda: (
                 build_dataset(cfg.replace(cache=True), "train", False)
-                .repeat(_PASSES.value + 1)
+                .repeat(repeat)
                 .skip(-(-len(files) // cfg.eval_batch_size))
             ),
         ),
     ]
     rows = {}
     for name, make in options:
-        rows[name] = _time_pass(make, len(files))
-        print(
-            f"  {name:45s} {rows[name][0]:8.1f} /CPU-s {rows[name][1]:8.1f} /s"
-        )
+        _timed(name, make, rows)
     return rows
+
+
+def where_the_time_goes(result):
+    """CPU milliseconds per training image, by stage, before and after."""
+    st, op = result["stages"], result["options"]
+
+    def ms(rows, name):
+        return 1000.0 / rows[name][0]
+
+    def split(decode, crop, flip, norm, total):
+        parts = {
+            "decode": ms(st, decode),
+            "resize + crop": ms(st, crop) - ms(st, decode),
+            "flip": ms(st, flip) - ms(st, crop) if flip else 0.0,
+            "normalise": ms(st, norm),
+        }
+        parts["tf.data + Python (the rest)"] = ms(op, total) - sum(
+            parts.values()
+        )
+        return parts
+
+    before = split(
+        "decode (accurate IDCT, package)",
+        "decode + resize 256 + crop 224",
+        "decode + resize 256 + crop 224 + flip (before)",
+        "normalise imagenet (before)",
+        "train, before",
+    )
+    after = split(
+        "decode (accurate IDCT, package)",
+        "decode + crop-only resample + flip (package)",
+        None,
+        "normalise imagenet (package)",
+        "train, package",
+    )
+    rows = [
+        (k, f"{before[k]:.2f}", f"{after[k]:.2f}" if k != "flip" else "in crop")
+        for k in before
+    ]
+    rows.append(
+        (
+            "total",
+            f"{ms(op, 'train, before'):.2f}",
+            f"{ms(op, 'train, package'):.2f}",
+        )
+    )
+    return (
+        "Where a training image's CPU time goes (ms per image, from the rows "
+        "above; the rest is what the pipeline adds to its stages):\n\n"
+        + make_tables.md_table(["stage", "before", "package"], rows)
+    )
 
 
 def render(result):
@@ -271,6 +405,7 @@ def render(result):
                 table,
             )
         )
+    lines.append(where_the_time_goes(result))
     lines.append(
         f"Generated from `{make_tables.portable(result['path'])}`.  \n"
         + make_tables.provenance(result["meta"])
@@ -278,8 +413,27 @@ def render(result):
     return "\n\n".join(lines)
 
 
+def write_readme(text):
+    readme = open(make_tables.README, encoding="utf-8").read()
+    begin, end = f"<!-- BEGIN {KIND} -->", f"<!-- END {KIND} -->"
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    make_tables.write_text(
+        make_tables.README, f"{head}{begin}\n{text}\n{end}{tail}"
+    )
+
+
 def main(argv):
     del argv
+    if _FROM_JSON.value:
+        with open(_FROM_JSON.value, encoding="utf-8") as f:
+            result = json.load(f)
+        result["path"] = _FROM_JSON.value
+        text = render(result)
+        print(text)
+        if _WRITE_README.value:
+            write_readme(text)
+        return
     meta = make_tables.machine_info()
     with tempfile.TemporaryDirectory() as tmp:
         root = write_dataset(tmp, _NUM.value)
@@ -324,13 +478,7 @@ def main(argv):
     text = render(result)
     print(text)
     if _WRITE_README.value:
-        readme = open(make_tables.README, encoding="utf-8").read()
-        begin, end = f"<!-- BEGIN {KIND} -->", f"<!-- END {KIND} -->"
-        head, rest = readme.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        make_tables.write_text(
-            make_tables.README, f"{head}{begin}\n{text}\n{end}{tail}"
-        )
+        write_readme(text)
 
 
 if __name__ == "__main__":

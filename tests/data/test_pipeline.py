@@ -72,6 +72,23 @@ def test_normalization_against_keras_preprocess_input(write_dataset, mode):
     np.testing.assert_allclose(back, x, atol=1e-3)
 
 
+@pytest.mark.parametrize("shape", [(2, 5, 7, 3), (9, 4, 3), (3,)])
+def test_normalization_equals_numpy_float32(shape):
+    # Per-channel constants tiled along image rows: the same float32
+    # operations as numpy's broadcast, so the same values, bit for bit.
+    pixels = np.random.default_rng(2).integers(0, 256, shape, np.uint8)
+    x = pixels.astype(np.float32)
+    mean = np.float32(image_ops.IMAGENET_MEAN)
+    std = np.float32(image_ops.IMAGENET_STD)
+    expected = {
+        "imagenet": (x / np.float32(255) - mean) / std,
+        "caffe": x[..., ::-1] - np.float32(image_ops.CAFFE_MEAN_BGR),
+    }
+    for mode, want in expected.items():
+        got = image_ops.normalize_images(pixels, mode).numpy()
+        np.testing.assert_array_equal(got, want)
+
+
 def _cv2_label_map(root, masks, ignore, size):
     """wsolevaluation MaskEvaluator GT, re-derived with OpenCV."""
     fg = np.zeros((size, size), bool)

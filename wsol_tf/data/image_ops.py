@@ -81,40 +81,18 @@ def resize_image(image, size):
     return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
 
 
-# Source pixels decoded beyond the resampling kernel's reach on each side
-# of a crop window: keeps libjpeg's chroma upsampling at the window's
-# edges (up to one 16-pixel MCU) out of the pixels the kernel reads.
-_WINDOW_MARGIN = 16
-
-
-def _source_range(in_size, size, start, length):
-    """`[lo, hi)` of the source pixels (plus `_WINDOW_MARGIN`) that output
-    pixels `start .. start + length - 1` of a `size` antialiased bilinear
-    resize of `in_size` pixels read (the triangle kernel widened by the
-    downscale factor, as `tf.image.resize(..., antialias=True)`)."""
-    inv_scale = tf.cast(in_size, tf.float32) / float(size)
-    radius = tf.maximum(inv_scale, 1.0)
-    first = (tf.cast(start, tf.float32) + 0.5) * inv_scale - radius - 0.5
-    last = (tf.cast(start + length, tf.float32) - 0.5) * inv_scale + radius
-    lo = tf.cast(tf.math.floor(first), tf.int32) - _WINDOW_MARGIN
-    hi = tf.cast(tf.math.ceil(last), tf.int32) + 1 + _WINDOW_MARGIN
-    return tf.maximum(lo, 0), tf.minimum(hi, in_size)
-
-
 def read_resized_crop(path, size, offset_y, offset_x, crop):
     """`resize_image(read_image(path), size)[oy : oy + crop, ox : ox + crop]`
     at a fraction of the cost.
 
     The protocol's training crop (resize the whole image to `size x size`,
-    then crop) with only the source pixels that crop reads: a JPEG decodes
-    just that window (`tf.io.decode_and_crop_jpeg`, accurate IDCT, the same
-    pixels as a full decode there) and the antialiased bilinear resample
-    computes only the crop's output pixels, with the kernel weights of the
-    full resize. The result equals the full resize's crop up to float
-    rounding: at most 1 level in a few pixels per million.
+    then crop): the antialiased bilinear resample computes only the crop's
+    output pixels, from the decoded uint8 image, each sampling where the
+    full resize's pixel does. The result equals the full resize's crop up
+    to float rounding: at most 1 level in a few pixels per million.
 
     Args:
-        path: string scalar, an image file (JPEG, PNG, GIF, BMP, WebP).
+        path: string scalar, an image file (as `read_image`).
         size: side of the squashed resize (e.g. 256).
         offset_y, offset_x: int32 scalars, the crop's corner in the resize.
         crop: side of the crop (e.g. 224).
@@ -122,51 +100,37 @@ def read_resized_crop(path, size, offset_y, offset_x, crop):
     Returns:
         uint8 `[crop, crop, 3]`.
     """
-    contents = tf.io.read_file(path)
-    with tf.control_dependencies([_check_magic(contents, path)]):
-        contents = tf.identity(contents)
-
-    def window(height, width):
-        y0, y1 = _source_range(height, size, offset_y, crop)
-        x0, x1 = _source_range(width, size, offset_x, crop)
-        return y0, y1, x0, x1
-
-    def jpeg():
-        shape = tf.io.extract_jpeg_shape(contents)
-        y0, y1, x0, x1 = window(shape[0], shape[1])
-        image = tf.io.decode_and_crop_jpeg(
-            contents,
-            tf.stack([y0, x0, y1 - y0, x1 - x0]),
-            channels=3,
-            dct_method="INTEGER_ACCURATE",
-        )
-        return image, shape[0], shape[1], y0, x0
-
-    def other():
-        image = tf.io.decode_image(
-            contents, channels=3, expand_animations=False
-        )
-        shape = tf.shape(image)
-        y0, y1, x0, x1 = window(shape[0], shape[1])
-        return image[y0:y1, x0:x1], shape[0], shape[1], y0, x0
-
-    image, height, width, y0, x0 = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
-    image.set_shape([None, None, 3])
-    scale = float(size) / tf.cast(tf.stack([height, width]), tf.float32)
-    # Output pixel i of the window's resample samples where output pixel
-    # offset + i of the full resize does.
+    image = read_image(path)
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
     offset = tf.cast(tf.stack([offset_y, offset_x]), tf.float32)
-    corner = tf.cast(tf.stack([y0, x0]), tf.float32)
     resized = tf.raw_ops.ScaleAndTranslate(
-        images=tf.cast(image, tf.float32)[None],
+        images=image[None],  # uint8: the kernel converts as it reads
         size=[crop, crop],
-        scale=scale,
-        translation=corner * scale - offset,
+        scale=float(size) / shape,
+        translation=-offset,
         kernel_type="triangle",
         antialias=True,
     )[0]
-    resized = tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
-    return tf.ensure_shape(resized, [crop, crop, 3])
+    resized = tf.clip_by_value(resized, 0.0, 255.0)
+    return tf.ensure_shape(
+        tf.cast(tf.round(resized), tf.uint8), [crop, crop, 3]
+    )
+
+
+def _channelwise(x, fn):
+    """`fn(rows, c)` on `x [..., W, 3]` seen as rows of `W * 3` values, `c`
+    tiling a per-channel triple along a row.
+
+    The same float operations as broadcasting the triple against the last
+    axis, so the same values, several times faster: the CPU vectorises a
+    broadcast along a long row, not along an axis of 3.
+    """
+    if x.shape.rank is None or x.shape.rank < 2:
+        return fn(x, lambda v: tf.constant(v, tf.float32))
+    shape = tf.shape(x)
+    rows = tf.reshape(x, [-1, shape[-2] * 3])
+    out = fn(rows, lambda v: tf.tile(tf.constant(v, tf.float32), shape[-2:-1]))
+    return tf.reshape(out, shape)
 
 
 def normalize_images(images, mode="imagenet"):
@@ -183,11 +147,18 @@ def normalize_images(images, mode="imagenet"):
     Returns:
         float32 tensor of the same shape.
     """
-    x = tf.cast(images, tf.float32)
     if mode == "imagenet":
-        return (x / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        return _channelwise(
+            tf.cast(images, tf.float32),
+            lambda x, c: (x / 255.0 - c(IMAGENET_MEAN)) / c(IMAGENET_STD),
+        )
     if mode == "caffe":
-        return x[..., ::-1] - CAFFE_MEAN_BGR
+        # tf.reverse, not x[..., ::-1]: a negative-stride slice costs ~20x.
+        return _channelwise(
+            tf.cast(tf.reverse(images, [-1]), tf.float32),
+            lambda x, c: x - c(CAFFE_MEAN_BGR),
+        )
+    x = tf.cast(images, tf.float32)
     if mode == "tf":
         return x / 127.5 - 1.0
     if mode == "none":

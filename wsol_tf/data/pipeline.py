@@ -7,9 +7,9 @@ horizontal flip -> normalisation. Eval: decode -> resize to
 rescaled as wsolevaluation's `resize_bbox` and, when the split has masks,
 the PxAP label map.
 
-Without `cache`, a training image's crop is computed from only the source
-pixels it reads (`image_ops.read_resized_crop`): the same crop as the full
-resize's, at a fraction of the decode and resampling cost.
+Without `cache`, the resample of a training image computes only the crop's
+pixels (`image_ops.read_resized_crop`): the same crop as the full resize's,
+at a fraction of the cost.
 """
 
 import os
@@ -178,7 +178,7 @@ def _train_parts(cfg, meta, with_boxes, drop_remainder):
     def augment(element, seed):
         if cfg.cache:  # decoded, resized images
             return _random_crop_flip(element, seed, crop)
-        # The same crop, decoding and resampling only the pixels it reads.
+        # The same crop, resampling only its pixels.
         element = dict(element)
         oy, ox, flip = _crop_draws(seed, (size, size), crop)
         image = image_ops.read_resized_crop(
