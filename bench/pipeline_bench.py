@@ -332,9 +332,24 @@ def option_rows(files, cfg):
     return rows
 
 
+def _as_list(rows):
+    """Rows in their measured order (JSON objects sort their keys)."""
+    return [
+        {"name": k, "images_per_cpu_second": cpu, "images_per_second": wall}
+        for k, (cpu, wall) in rows.items()
+    ]
+
+
+def _as_dict(rows):
+    return {
+        r["name"]: (r["images_per_cpu_second"], r["images_per_second"])
+        for r in rows
+    }
+
+
 def where_the_time_goes(result):
     """CPU milliseconds per training image, by stage, before and after."""
-    st, op = result["stages"], result["options"]
+    st, op = _as_dict(result["stages"]), _as_dict(result["options"])
 
     def ms(rows, name):
         return 1000.0 / rows[name][0]
@@ -387,8 +402,8 @@ def render(result):
     rate = result["settings"]["gpu_images_per_second"]
     lines = []
     for title, rows in (
-        ("Stage alone", result["stages"]),
-        ("Pipeline / option", result["options"]),
+        ("Stage alone", _as_dict(result["stages"])),
+        ("Pipeline / option", _as_dict(result["options"])),
     ):
         table = [
             (name, f"{cpu:.0f}", f"{wall:.0f}", f"{rate / max(cpu, 1e-9):.1f}")
@@ -467,14 +482,13 @@ def main(argv):
             "repeats": _REPEATS.value,
             "batch_size": _BATCH.value,
             "gpu_images_per_second": _GPU_RATE.value,
-            "unit": "[images per CPU-second, images per wall second]",
         },
-        "stages": stages,
-        "options": options,
+        "stages": _as_list(stages),
+        "options": _as_list(options),
         "meta": make_tables.finish_meta(meta),
-        "path": path,
     }
     make_tables.write_json(path, result)
+    result["path"] = path
     text = render(result)
     print(text)
     if _WRITE_README.value:
