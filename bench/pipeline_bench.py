@@ -1,112 +1,498 @@
-"""Input pipeline throughput vs. a training step's throughput.
+"""Input pipeline throughput in images per CPU-second, by stage and option.
 
-    python bench/pipeline_bench.py            # default: ~1-2 min on 2 cores
+    python bench/pipeline_bench.py                 # ~5 min on 2 cores
+    python bench/pipeline_bench.py --write_readme  # also bench/README.md
 
-Measures (1) images/s of the training pipeline (decode -> resize 256 ->
-random crop 224 -> flip -> ImageNet normalisation, batch 32) on the
-embedded synthetic dataset and (2) images/s of one training step (forward
-+ backward + SGD update) of a plain keras.applications.ResNet50
-(weights=None, 224 x 224) at batch 8, then prints both and their ratio. The
-pipeline is not the bottleneck when the ratio is well above 1. Both run on
-the same machine one after the other; during training they share the CPU
-(on a GPU machine the CPU is left to the pipeline).
+Writes `--num_images` CUB-sized JPEGs (500 x 375 and the other shapes of
+CUB, quality 90, ~70 kB each) with wsolevaluation-style metadata into a
+temporary folder, then times on them:
+- the training pipeline (`build_dataset(..., training=True)`: decode,
+  resize to 256, random crop 224, flip, normalise, batch) and the
+  evaluation pipeline (resize to 224, normalise, boxes), as the package
+  builds them, plus the full-decode training crop they replaced;
+- each stage alone in a `tf.data` map over the same files: read, decode,
+  decode + resize, + crop / flip, + batch / normalise;
+- the options: `decode_and_crop_jpeg` of the window of source pixels the
+  crop reads, the IDCT method, `ratio=2`, `num_parallel_calls`,
+  `deterministic=False`, file interleave, the cached evaluation split.
 
---synthetic_image_size=448 --train_per_class=16 makes decoding cost close
-to CUB's (~500 x 375 JPEGs).
+Throughput is images per CPU-second: the process's user + system time
+(`time.process_time`, every thread) around each timed pass after a
+warm-up, so other jobs on a shared machine inflate it little; wall images/s
+are reported beside it. Cores to feed a GPU = rate / (images per
+CPU-second), assuming the pipeline scales across cores.
 """
 
+import json
 import os
+import tempfile
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from bench import make_tables  # noqa: E402
 from wsol_tf.config import DataConfig  # noqa: E402
 from wsol_tf.data import build_dataset  # noqa: E402
-from wsol_tf.data import resolve_dataset  # noqa: E402
+from wsol_tf.data import image_ops  # noqa: E402
+from wsol_tf.data import pipeline  # noqa: E402
 
-_BATCH = flags.DEFINE_integer("batch_size", 32, "Pipeline batch size.")
-_BATCHES = flags.DEFINE_integer("batches", 40, "Pipeline batches to time.")
-_MODEL_BATCH = flags.DEFINE_integer("model_batch_size", 8, "Model batch.")
-_MODEL_STEPS = flags.DEFINE_integer("model_steps", 5, "Model steps to time.")
-_IMAGE_SIZE = flags.DEFINE_integer(
-    "synthetic_image_size", 128, "Nominal side of the synthetic images."
+_NUM = flags.DEFINE_integer("num_images", 512, "JPEGs to generate.")
+_PASSES = flags.DEFINE_integer("passes", 2, "Timed passes over the files.")
+_REPEATS = flags.DEFINE_integer(
+    "repeats", 2, "Timings per row; the best (least disturbed) is kept."
 )
-_TRAIN = flags.DEFINE_integer("train_per_class", 64, "Synthetic train/class.")
-_CACHE = flags.DEFINE_bool("cache", False, "DataConfig.cache.")
-_CACHE_DIR = flags.DEFINE_string("cache_dir", "", "Synthetic dataset cache.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Batch size.")
+_GPU_RATE = flags.DEFINE_integer(
+    "gpu_images_per_second", 2500, "Images/s a GPU step eats."
+)
+_OUTPUT = flags.DEFINE_string("output", "", "Result JSON (default: dated).")
+_FROM_JSON = flags.DEFINE_string(
+    "from_json", "", "Render this result JSON only (no measuring)."
+)
+_WRITE_README = flags.DEFINE_bool(
+    "write_readme", False, "Rewrite the pipeline section of bench/README."
+)
+
+# CUB's common shapes (width, height).
+_SHAPES = ((500, 375), (500, 333), (375, 500), (500, 400))
+SIZE, CROP, EVAL = 256, 224, 224
+KIND = "pipeline"
 
 
-def _pipeline_images_per_second(cfg):
-    ds = build_dataset(cfg, cfg.train_split, training=True).repeat()
-    it = iter(ds)
-    for _ in range(3):  # warm-up: thread pools, autotuning
-        next(it)
-    start = time.perf_counter()
-    for _ in range(_BATCHES.value):
-        images, _ = next(it)
-    images.numpy()
-    seconds = time.perf_counter() - start
-    return _BATCHES.value * cfg.batch_size / seconds, seconds
-
-
-def _train_step_images_per_second(num_classes):
-    model = keras.applications.ResNet50(
-        weights=None, input_shape=(224, 224, 3), classes=num_classes
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
-        loss="sparse_categorical_crossentropy",
-    )
-    batch = _MODEL_BATCH.value
+def write_dataset(root, n):
+    """n JPEGs with natural-image-like spectra, and their metadata."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, 224, 224, 3)).astype(np.float32)
-    y = rng.integers(0, num_classes, batch).astype(np.int32)
-    for _ in range(2):  # warm-up: tracing
-        model.train_on_batch(x, y)
-    start = time.perf_counter()
-    for _ in range(_MODEL_STEPS.value):
-        model.train_on_batch(x, y)
-    seconds = time.perf_counter() - start
-    return _MODEL_STEPS.value * batch / seconds, seconds
+    split = os.path.join(root, "metadata", "train")
+    os.makedirs(os.path.join(root, "images"), exist_ok=True)
+    os.makedirs(split, exist_ok=True)
+    rows = {"image_ids": [], "class_labels": [], "image_sizes": []}
+    rows["localization"] = []
+    for i in range(n):
+        w, h = _SHAPES[i % len(_SHAPES)]
+        low = rng.integers(0, 256, (h // 16, w // 16, 3), dtype=np.uint8)
+        mid = rng.integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8)
+        image = (
+            0.6 * cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+            + 0.3 * cv2.resize(mid, (w, h), interpolation=cv2.INTER_LINEAR)
+            + rng.normal(0, 6, (h, w, 3))
+        )
+        name = f"images/{i:05d}.jpg"
+        cv2.imwrite(
+            os.path.join(root, name),
+            np.clip(image, 0, 255).astype(np.uint8),
+            [cv2.IMWRITE_JPEG_QUALITY, 90],
+        )
+        rows["image_ids"].append(name)
+        rows["class_labels"].append(f"{name},{i % 10}")
+        rows["image_sizes"].append(f"{name},{w},{h}")
+        rows["localization"].append(
+            f"{name},{w // 5},{h // 5},{w // 2},{h // 2}"
+        )
+    for key, lines in rows.items():
+        with open(os.path.join(split, f"{key}.txt"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    return root
+
+
+def _time_pass(make_dataset):
+    """(images per CPU-second, images/s) of the best of `--repeats`."""
+    best = None
+    for _ in range(_REPEATS.value):
+        it = iter(make_dataset())
+        next(it)  # warm-up: thread pools, autotuning, tracing
+        cpu0, wall0, count = time.process_time(), time.perf_counter(), 0
+        for batch in it:
+            count += int(tf.nest.flatten(batch)[0].shape[0])
+        cpu = time.process_time() - cpu0
+        wall = time.perf_counter() - wall0
+        row = (count / max(cpu, 1e-9), count / max(wall, 1e-9))
+        best = row if best is None or row[0] > best[0] else best
+    return best
+
+
+def _mapped(files, fn, calls=tf.data.AUTOTUNE, deterministic=None, **kw):
+    """A dataset mapping `fn` over the files `--passes` times, batched."""
+
+    def make():
+        ds = tf.data.Dataset.from_tensor_slices(files)
+        ds = ds.repeat(_PASSES.value + 1)
+        if kw.get("interleave"):
+            ds = ds.interleave(
+                lambda p: tf.data.Dataset.from_tensors(p),
+                cycle_length=4,
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        ds = ds.map(fn, num_parallel_calls=calls, deterministic=deterministic)
+        return ds.batch(_BATCH.value).prefetch(tf.data.AUTOTUNE)
+
+    return make
+
+
+def _pixel(image):
+    """One value of `image`: forces its computation, costs nothing more
+    (a static-shape or unused result could be pruned by the optimiser)."""
+    return tf.reshape(image, [-1])[0]
+
+
+def _decode(path, **kw):
+    return tf.io.decode_jpeg(tf.io.read_file(path), channels=3, **kw)
+
+
+def _draws(path):
+    seed = tf.stack([tf.strings.to_hash_bucket_fast(path, 1 << 30), 0])
+    return pipeline._crop_draws(tf.cast(seed, tf.int64), (SIZE, SIZE), CROP)
+
+
+def _normalize_before(images, mode):
+    """`image_ops.normalize_images` as it was: a per-channel broadcast
+    along the last axis (and, for "caffe", a negative-stride slice)."""
+    x = tf.cast(images, tf.float32)
+    if mode == "caffe":
+        return x[..., ::-1] - image_ops.CAFFE_MEAN_BGR
+    return (x / 255.0 - image_ops.IMAGENET_MEAN) / image_ops.IMAGENET_STD
+
+
+def _full_crop(path, flip_fn=lambda x: x[:, ::-1]):
+    """The protocol crop from a full decode and a full resize, flipped as
+    before (a negative-stride slice)."""
+    oy, ox, flip = _draws(path)
+    image = image_ops.resize_image(image_ops.read_image(path), SIZE)
+    image = image[oy : oy + CROP, ox : ox + CROP]
+    return tf.cond(flip, lambda: flip_fn(image), lambda: image)
+
+
+def _package_crop(path):
+    """The same crop, resampling only its pixels, flipped with
+    tf.reverse (the package's)."""
+    oy, ox, flip = _draws(path)
+    image = image_ops.read_resized_crop(path, SIZE, oy, ox, CROP)
+    return tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
+
+
+def _source_range(in_size, start, margin=16):
+    """`[lo, hi)` of the source pixels that output pixels `start ..
+    start + CROP - 1` of the `SIZE` antialiased resize read (the triangle
+    kernel widened by the downscale factor), plus `margin` (libjpeg's
+    chroma upsampling differs at a cropped window's edges)."""
+    inv_scale = tf.cast(in_size, tf.float32) / float(SIZE)
+    radius = tf.maximum(inv_scale, 1.0)
+    first = (float(start) + 0.5) * inv_scale - radius - 0.5
+    last = (float(start + CROP) - 0.5) * inv_scale + radius
+    lo = tf.cast(tf.math.floor(first), tf.int32) - margin
+    hi = tf.cast(tf.math.ceil(last), tf.int32) + 1 + margin
+    return tf.maximum(lo, 0), tf.minimum(hi, in_size)
+
+
+def _window_decode(path):
+    """decode_and_crop_jpeg of a centre crop window's source pixels."""
+    contents = tf.io.read_file(path)
+    shape = tf.io.extract_jpeg_shape(contents)
+    y0, y1 = _source_range(shape[0], 16)
+    x0, x1 = _source_range(shape[1], 16)
+    return tf.io.decode_and_crop_jpeg(
+        contents,
+        tf.stack([y0, x0, y1 - y0, x1 - x0]),
+        channels=3,
+        dct_method="INTEGER_ACCURATE",
+    )
+
+
+def _timed(name, make, rows):
+    rows[name] = _time_pass(make)
+    cpu, wall = rows[name]
+    print(f"  {name:50s} {cpu:8.1f} /CPU-s {wall:8.1f} /s", flush=True)
+
+
+def stage_rows(files):
+    accurate = {"dct_method": "INTEGER_ACCURATE"}
+    read_resize = lambda p: image_ops.resize_image(  # noqa: E731
+        image_ops.read_image(p), SIZE
+    )
+    stages = [
+        ("read file", lambda p: tf.strings.length(tf.io.read_file(p))),
+        ("decode (accurate IDCT, package)", lambda p: _decode(p, **accurate)),
+        ("decode (INTEGER_FAST)", lambda p: _decode(p)),
+        ("decode (ratio=2: 1/4 pixels)", lambda p: _decode(p, ratio=2)),
+        ("decode_and_crop_jpeg of the crop's window", _window_decode),
+        ("decode + resize 256", read_resize),
+        (
+            "decode + resize 256 + crop 224",
+            lambda p: _full_crop(p, flip_fn=lambda x: x),
+        ),
+        ("decode + resize 256 + crop 224 + flip (before)", _full_crop),
+        ("decode + crop-only resample + flip (package)", _package_crop),
+    ]
+    rows = {}
+    for name, fn in stages:
+        _timed(name, _mapped(files, lambda p, fn=fn: _pixel(fn(p))), rows)
+    # Per-image ops on a 224 crop already in memory, and per batch.
+    crop = tf.constant(
+        np.random.default_rng(0).integers(0, 256, (CROP, CROP, 3), np.uint8)
+    )
+    n = max(2048, len(files) * _PASSES.value)
+    ops = [
+        ("flip: x[:, ::-1] (before)", lambda x: x[:, ::-1]),
+        ("flip: tf.reverse (package)", lambda x: tf.reverse(x, [1])),
+    ]
+    for name, fn in ops:
+        make = lambda fn=fn: (  # noqa: E731
+            tf.data.Dataset.from_tensors(crop)
+            .repeat(n)
+            .map(lambda x: _pixel(fn(x)), num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(_BATCH.value)
+        )
+        _timed(name, make, rows)
+    batch = tf.tile(crop[None], [_BATCH.value, 1, 1, 1])
+    for mode in ("imagenet", "caffe"):
+        for name, fn in (
+            (f"normalise {mode} (before)", _normalize_before),
+            (f"normalise {mode} (package)", image_ops.normalize_images),
+        ):
+            make = lambda fn=fn, mode=mode: (  # noqa: E731
+                tf.data.Dataset.from_tensors(batch)
+                .repeat(n // _BATCH.value)
+                .map(lambda x: fn(x, mode), num_parallel_calls=tf.data.AUTOTUNE)
+            )
+            _timed(name, make, rows)
+    return rows
+
+
+def option_rows(files, cfg):
+    def normalised(crop_fn, norm, mode="imagenet", **kw):
+        def make():
+            ds = _mapped(files, crop_fn, **kw)()
+            return ds.map(
+                lambda x: norm(x, mode), num_parallel_calls=tf.data.AUTOTUNE
+            )
+
+        return make
+
+    def eval_before():
+        ds = _mapped(
+            files,
+            lambda p: image_ops.resize_image(image_ops.read_image(p), EVAL),
+        )()
+        return ds.map(
+            lambda x: _normalize_before(x, "imagenet"),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    new = image_ops.normalize_images
+    repeat = _PASSES.value + 1
+    options = [
+        ("train, before", normalised(_full_crop, _normalize_before)),
+        ("train, package", normalised(_package_crop, new)),
+        (
+            "train, before, caffe normalisation",
+            normalised(_full_crop, _normalize_before, "caffe"),
+        ),
+        (
+            "train, package, caffe normalisation",
+            normalised(_package_crop, new, "caffe"),
+        ),
+        (
+            "train, package, num_parallel_calls=1",
+            normalised(_package_crop, new, calls=1),
+        ),
+        (
+            "train, package, deterministic=False",
+            normalised(_package_crop, new, deterministic=False),
+        ),
+        (
+            "train, package, file interleave",
+            normalised(_package_crop, new, interleave=True),
+        ),
+        (
+            "train, build_dataset (package, with shuffle and seeds)",
+            lambda: build_dataset(cfg, "train", True).repeat(repeat),
+        ),
+        ("eval, before", eval_before),
+        (
+            "eval, build_dataset (package, with boxes)",
+            lambda: build_dataset(cfg, "train", False).repeat(repeat),
+        ),
+        (
+            "eval, build_dataset, cache=True (2nd pass on)",
+            lambda: (
+                build_dataset(cfg.replace(cache=True), "train", False)
+                .repeat(repeat)
+                .skip(-(-len(files) // cfg.eval_batch_size))
+            ),
+        ),
+    ]
+    rows = {}
+    for name, make in options:
+        _timed(name, make, rows)
+    return rows
+
+
+def _as_list(rows):
+    """Rows in their measured order (JSON objects sort their keys)."""
+    return [
+        {"name": k, "images_per_cpu_second": cpu, "images_per_second": wall}
+        for k, (cpu, wall) in rows.items()
+    ]
+
+
+def _as_dict(rows):
+    return {
+        r["name"]: (r["images_per_cpu_second"], r["images_per_second"])
+        for r in rows
+    }
+
+
+def where_the_time_goes(result):
+    """CPU milliseconds per training image, by stage, before and after."""
+    st, op = _as_dict(result["stages"]), _as_dict(result["options"])
+
+    def ms(rows, name):
+        return 1000.0 / rows[name][0]
+
+    def split(decode, crop, flip, norm, total):
+        parts = {
+            "decode": ms(st, decode),
+            "resize + crop": ms(st, crop) - ms(st, decode),
+            "flip": ms(st, flip) - ms(st, crop) if flip else 0.0,
+            "normalise": ms(st, norm),
+        }
+        parts["tf.data + Python (the rest)"] = ms(op, total) - sum(
+            parts.values()
+        )
+        return parts
+
+    before = split(
+        "decode (accurate IDCT, package)",
+        "decode + resize 256 + crop 224",
+        "decode + resize 256 + crop 224 + flip (before)",
+        "normalise imagenet (before)",
+        "train, before",
+    )
+    after = split(
+        "decode (accurate IDCT, package)",
+        "decode + crop-only resample + flip (package)",
+        None,
+        "normalise imagenet (package)",
+        "train, package",
+    )
+    rows = [
+        (k, f"{before[k]:.2f}", f"{after[k]:.2f}" if k != "flip" else "in crop")
+        for k in before
+    ]
+    rows.append(
+        (
+            "total",
+            f"{ms(op, 'train, before'):.2f}",
+            f"{ms(op, 'train, package'):.2f}",
+        )
+    )
+    return (
+        "Where a training image's CPU time goes (ms per image, from the rows "
+        "above; the rest is what the pipeline adds to its stages):\n\n"
+        + make_tables.md_table(["stage", "before", "package"], rows)
+    )
+
+
+def render(result):
+    rate = result["settings"]["gpu_images_per_second"]
+    lines = []
+    for title, rows in (
+        ("Stage alone", _as_dict(result["stages"])),
+        ("Pipeline / option", _as_dict(result["options"])),
+    ):
+        table = [
+            (name, f"{cpu:.0f}", f"{wall:.0f}", f"{rate / max(cpu, 1e-9):.1f}")
+            for name, (cpu, wall) in rows.items()
+        ]
+        lines.append(
+            make_tables.md_table(
+                [
+                    title,
+                    "images / CPU-s",
+                    "images / s (wall)",
+                    f"cores for {rate}/s",
+                ],
+                table,
+            )
+        )
+    lines.append(where_the_time_goes(result))
+    lines.append(
+        f"Generated from `{make_tables.portable(result['path'])}`.  \n"
+        + make_tables.provenance(result["meta"])
+    )
+    return "\n\n".join(lines)
+
+
+def write_readme(text):
+    readme = open(make_tables.README, encoding="utf-8").read()
+    begin, end = f"<!-- BEGIN {KIND} -->", f"<!-- END {KIND} -->"
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    make_tables.write_text(
+        make_tables.README, f"{head}{begin}\n{text}\n{end}{tail}"
+    )
 
 
 def main(argv):
     del argv
-    cfg = DataConfig(
-        batch_size=_BATCH.value,
-        cache=_CACHE.value,
-        cache_dir=_CACHE_DIR.value,
-        synthetic_image_size=_IMAGE_SIZE.value,
-        synthetic_train_per_class=_TRAIN.value,
-    )
-    start = time.perf_counter()
-    cfg = resolve_dataset(cfg)
-    print(f"dataset: {cfg.data_root} ({time.perf_counter() - start:.1f} s)")
-    print(
-        f"CPU cores visible: {os.cpu_count()}, TF "
-        f"{tf.__version__}, devices: "
-        f"{[d.device_type for d in tf.config.list_physical_devices()]}"
-    )
-    pipe, pipe_s = _pipeline_images_per_second(cfg)
-    print(
-        f"pipeline  (train, resize {cfg.resize_size} -> crop "
-        f"{cfg.image_size}, batch {cfg.batch_size}): {pipe:8.1f} images/s "
-        f"({_BATCHES.value} batches in {pipe_s:.1f} s)"
-    )
-    step, step_s = _train_step_images_per_second(cfg.num_classes)
-    print(
-        f"train step (keras ResNet50, 224, batch {_MODEL_BATCH.value}, fwd+bwd"
-        f"): {step:8.1f} images/s ({_MODEL_STEPS.value} steps in "
-        f"{step_s:.1f} s)"
-    )
-    print(f"ratio pipeline / train step: {pipe / step:.1f}x")
+    if _FROM_JSON.value:
+        with open(_FROM_JSON.value, encoding="utf-8") as f:
+            result = json.load(f)
+        result["path"] = _FROM_JSON.value
+        text = render(result)
+        print(text)
+        if _WRITE_README.value:
+            write_readme(text)
+        return
+    meta = make_tables.machine_info()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_dataset(tmp, _NUM.value)
+        files = sorted(
+            os.path.join(root, "images", f)
+            for f in os.listdir(os.path.join(root, "images"))
+        )
+        mb = sum(os.path.getsize(f) for f in files) / len(files) / 1e3
+        print(f"{len(files)} JPEGs, {mb:.0f} kB each on average")
+        cfg = DataConfig(
+            dataset_name="bench",
+            data_root=root,
+            metadata_root=os.path.join(root, "metadata"),
+            num_classes=10,
+            batch_size=_BATCH.value,
+            eval_batch_size=_BATCH.value,
+            resize_size=SIZE,
+            image_size=CROP,
+            eval_image_size=EVAL,
+        )
+        print("stages:")
+        stages = stage_rows(files)
+        print("options:")
+        options = option_rows(files, cfg)
+    path = _OUTPUT.value or make_tables.result_path(KIND, "json")
+    result = {
+        "settings": {
+            "num_images": len(files),
+            "mean_file_kb": mb,
+            "passes": _PASSES.value,
+            "repeats": _REPEATS.value,
+            "batch_size": _BATCH.value,
+            "gpu_images_per_second": _GPU_RATE.value,
+        },
+        "stages": _as_list(stages),
+        "options": _as_list(options),
+        "meta": make_tables.finish_meta(meta),
+    }
+    make_tables.write_json(path, result)
+    result["path"] = path
+    text = render(result)
+    print(text)
+    if _WRITE_README.value:
+        write_readme(text)
 
 
 if __name__ == "__main__":

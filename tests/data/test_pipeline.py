@@ -72,6 +72,23 @@ def test_normalization_against_keras_preprocess_input(write_dataset, mode):
     np.testing.assert_allclose(back, x, atol=1e-3)
 
 
+@pytest.mark.parametrize("shape", [(2, 5, 7, 3), (9, 4, 3), (3,)])
+def test_normalization_equals_numpy_float32(shape):
+    # Per-channel constants tiled along image rows: the same float32
+    # operations as numpy's broadcast, so the same values, bit for bit.
+    pixels = np.random.default_rng(2).integers(0, 256, shape, np.uint8)
+    x = pixels.astype(np.float32)
+    mean = np.float32(image_ops.IMAGENET_MEAN)
+    std = np.float32(image_ops.IMAGENET_STD)
+    expected = {
+        "imagenet": (x / np.float32(255) - mean) / std,
+        "caffe": x[..., ::-1] - np.float32(image_ops.CAFFE_MEAN_BGR),
+    }
+    for mode, want in expected.items():
+        got = image_ops.normalize_images(pixels, mode).numpy()
+        np.testing.assert_array_equal(got, want)
+
+
 def _cv2_label_map(root, masks, ignore, size):
     """wsolevaluation MaskEvaluator GT, re-derived with OpenCV."""
     fg = np.zeros((size, size), bool)
@@ -371,3 +388,73 @@ def test_jpeg_decoding_equals_pil(tmp_path, quality, subsampling):
     # TF's default (fast) IDCT is what this replaced: it is not PIL's.
     fast = tf.io.decode_jpeg(tf.io.read_file(path), channels=3).numpy()
     assert np.abs(fast.astype(int) - want).max() >= 2
+
+
+def _photo(rng, height, width):
+    """A natural-looking image: smooth colour fields plus fine noise."""
+    low = rng.integers(0, 256, (height // 16 + 1, width // 16 + 1, 3))
+    low = cv2.resize(low.astype(np.uint8), (width, height), cv2.INTER_CUBIC)
+    noise = rng.normal(0, 12, (height, width, 3))
+    return np.clip(low + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "height, width, ext",
+    [
+        (375, 500, "jpg"),
+        (500, 333, "jpg"),
+        (181, 229, "jpg"),
+        (480, 640, "png"),
+    ],
+)
+def test_window_crop_equals_the_full_resize_crop(tmp_path, height, width, ext):
+    # The protocol crop, re-done with numpy slicing on the full decode and
+    # full resize: the window decode and crop-only resample read the same
+    # pixels with the same kernel weights, so they differ at most by one
+    # level where float rounding lands on .5 (a few pixels per million).
+    rng = np.random.default_rng(height)
+    path = str(tmp_path / f"photo.{ext}")
+    cv2.imwrite(
+        path, _photo(rng, height, width), [cv2.IMWRITE_JPEG_QUALITY, 90]
+    )
+    full = image_ops.resize_image(image_ops.read_image(path), 256).numpy()
+    crop = tf.function(image_ops.read_resized_crop)
+    diffs = []
+    for oy, ox in [(0, 0), (32, 32), (0, 32), (32, 0), (13, 27), (31, 1)]:
+        got = crop(path, 256, tf.constant(oy), tf.constant(ox), 224).numpy()
+        want = full[oy : oy + 224, ox : ox + 224]
+        diffs.append(np.abs(got.astype(int) - want.astype(int)))
+    diffs = np.stack(diffs)
+    assert diffs.max() <= 1
+    assert (diffs > 0).mean() < 1e-4
+
+
+def test_train_crops_equal_the_protocol_crops(write_dataset):
+    # Training without cache crops from the decoded window; with cache it
+    # crops the cached full resize. Every entry holds the same image, so
+    # the order does not matter and position i of both streams gets the
+    # same crop and flip draws.
+    rng = np.random.default_rng(7)
+    image = _photo(rng, 375, 500)
+    data_root, metadata_root = write_dataset(
+        {f"x/{i}.jpg": (image, 0, [[50, 40, 300, 200]]) for i in range(12)}
+    )
+    cfg = DataConfig(
+        dataset_name="photos",
+        data_root=data_root,
+        metadata_root=metadata_root,
+        num_classes=1,
+        batch_size=12,
+        normalization="none",
+    )
+    window = build_dataset(cfg, "s", True, with_boxes=True)
+    full = build_dataset(cfg.replace(cache=True), "s", True, with_boxes=True)
+    draws = set()
+    for _ in range(2):  # two epochs: fresh draws each
+        got, want = next(iter(window)), next(iter(full))
+        draws |= {tuple(b) for b in got["boxes"].numpy()[:, 0]}
+        np.testing.assert_array_equal(got["boxes"], want["boxes"])
+        diff = np.abs(got["images"].numpy() - want["images"].numpy()) * 255
+        assert diff.max() <= 1 + 1e-3
+        assert (diff > 0.5).mean() < 1e-4
+    assert len(draws) > 6  # the draws cover several offsets and flips

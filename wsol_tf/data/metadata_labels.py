@@ -73,8 +73,9 @@ def _gap_problems(path, labels, split, problems):
     return num_classes
 
 
-def check_class_labels(metadata_root, splits, train_split="train",
-                       num_classes=None):
+def check_class_labels(
+    metadata_root, splits, train_split="train", num_classes=None
+):
     """Applies the class-label rule to every split; collects all problems.
 
     Reads only the class_labels.txt files, so it is fast even for ILSVRC.
@@ -126,8 +127,9 @@ def check_class_labels(metadata_root, splits, train_split="train",
     return num_classes, {split: list(p) for split, (p, _, _) in found.items()}
 
 
-def resolve_num_classes(metadata_root, splits, train_split="train",
-                        num_classes=None):
+def resolve_num_classes(
+    metadata_root, splits, train_split="train", num_classes=None
+):
     """`check_class_labels`, raising one `MetadataError` with every problem.
 
     Returns:

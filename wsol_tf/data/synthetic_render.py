@@ -294,9 +294,7 @@ def render_example(
     r = int(np.ceil(g["r"] * 1.2))
     spot = place(rng, (-r, -r, r, r), width, height, taken, margin=4)
     if want_head and spot is not None and num_classes > 1:
-        distractors = paint_head(
-            image, xx, yy, spot[0], spot[1], g["r"], other
-        )
+        distractors = paint_head(image, xx, yy, spot[0], spot[1], g["r"], other)
     instance_masks, part_masks, boxes = [], [], []
     for g, (cx, cy, _) in objects:
         body, (hx, hy) = _object_masks(g, xx, yy, cx, cy)
