@@ -315,8 +315,11 @@ def test_resolve_dataset(tmp_path):
     assert os.stat(stamp).st_mtime_ns == mtime
     batch = next(iter(build_dataset(cfg, "test", False)))  # resolves itself
     assert batch["masks"].shape == (2, 16, 16)
+    # A dataset of the user's own needs its metadata; CUB's ships.
     with pytest.raises(ValueError, match="Received: metadata_root=''"):
-        resolve_dataset(DataConfig(dataset_name="cub", data_root=str(tmp_path)))
+        resolve_dataset(
+            DataConfig(dataset_name="mine", data_root=str(tmp_path))
+        )
 
 
 def test_cache_option_keeps_outputs(tiny_root):
