@@ -578,7 +578,8 @@ def compare_markdown(results):
     """One row per run of several results (`(path, result)` pairs)."""
     labels = {k: v[0] for k, v in {**ROWS, **ABLATIONS}.items()}
     header = ["result", "source recipe", "lr", "epochs", "other settings"]
-    header += ["row", "seed"] + [name for _, name in METRICS]
+    compared = METRICS + (("val_top1_cls", "val Top-1 Cls"),)
+    header += ["row", "seed"] + [name for _, name in compared]
     others = differing_settings([result["base"] for _, result in results])
     rows = []
     for (path, result), other in zip(results, others):
@@ -594,7 +595,7 @@ def compare_markdown(results):
             cells += [labels[run["row"]], run["seed"]]
             cells += [
                 "n/a" if run.get(k) is None else f"{run[k]:.1f}"
-                for k, _ in METRICS
+                for k, _ in compared
             ]
             rows.append(cells)
     return make_tables.md_table(header, rows)
