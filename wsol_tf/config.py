@@ -253,7 +253,8 @@ class DataConfig(ConfigBase):
     synthetic_body_rate: Optional[float] = setting(
         None,
         "Synthetic 'synthetic' (birds) set: probability that each larger "
-        "part (body, wings, tail) shows its class's plumage (unset: 0.6).",
+        "part (body, wings, tail) shows its class's plumage (unset: 0.9; "
+        "0.6: version 1 of the set).",
         low=0,
         high=1,
     )

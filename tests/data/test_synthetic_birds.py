@@ -156,8 +156,10 @@ def test_larger_parts_correlate_with_the_class_at_body_rate():
 
     assert own_share(1.0, 20) == 1.0
     assert own_share(0.0, 20) == 0.0
-    share = own_share(synthetic_birds.BODY_RATE)
+    share = own_share(0.6)
     assert abs(share - 0.6) < 0.08, share  # ~270 draws: 3 sigma ~ 0.09
+    share = own_share(synthetic_birds.BODY_RATE)
+    assert abs(share - 0.9) < 0.06, share  # 3 sigma ~ 0.055
 
 
 def _gains(dark, hue):
@@ -247,7 +249,7 @@ def test_default_dataset_name_is_birds(tmp_path):
     )
     data = resolve_dataset(DataConfig(**cfg))
     assert os.path.basename(data.data_root) == (
-        "synthetic_birds_v1_c2_n1-1-1_s48_seed0"
+        "synthetic_birds_v2_c2_n1-1-1_s48_seed0"
     )
     assert data.num_classes == 2
     with pytest.raises(ValueError, match="synthetic_distractor_heads"):

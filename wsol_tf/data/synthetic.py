@@ -7,7 +7,7 @@ Two styles, each a dataset name (`wsol_tf.data.resolve_dataset`):
   ones) with parts head, body, wings and tail. Class evidence is graded as
   on CUB: the small head (about 3-7 % of the object's pixels) alone decides
   the class; the body texture / hue, the wing colour and the tail colour
-  show the class's plumage with probability `body_rate` (0.6) and another
+  show the class's plumage with probability `body_rate` (0.9) and another
   class's otherwise, so they correlate with the class without deciding
   it. The background (colour field, clutter patches, a ground band) holds
   no body texture family and no head; the ground band is the class's own
@@ -55,7 +55,7 @@ from wsol_tf.data import synthetic_files
 from wsol_tf.data import synthetic_render
 
 GENERATOR_VERSION = 1  # of the "heads" style
-BIRDS_VERSION = 1
+BIRDS_VERSION = 2  # 2: body_rate 0.9 by default (1: 0.6, same draws)
 STYLES = ("birds", "heads")
 SPLITS = ("train", "val", "test")
 BOXES_DIR = synthetic_files.BOXES_DIR
