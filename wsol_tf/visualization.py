@@ -310,17 +310,37 @@ def split_box_curve(model, dataset, eval_config):
     return result.box_curve
 
 
-def _first_samples(model, dataset, count):
-    """(image, GT-class score map, GT boxes, label, predicted class) of the
-    first `count` images."""
-    samples = []
+def spread_indices(labels, count):
+    """Indices of `count` images taken round-robin over the classes, each
+    class's in split order: a grid that shows every class (a split is
+    often sorted by class, so its first images are all one class)."""
+    labels = np.asarray(labels).reshape(-1)
+    queues = [list(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    chosen = []
+    while len(chosen) < min(count, len(labels)):
+        for queue in queues:
+            if queue and len(chosen) < count:
+                chosen.append(int(queue.pop(0)))
+    return sorted(chosen)
+
+
+def _samples(model, dataset, count):
+    """(image, GT-class score map, GT boxes, label, predicted class) of
+    `count` images spread over the classes (`spread_indices`)."""
+    labels = np.concatenate(
+        [np.asarray(b["labels"]).reshape(-1) for b in dataset]
+    )
+    wanted = set(spread_indices(labels, count))
+    samples, start = [], 0
     for batch in dataset:
-        if len(samples) >= count:
-            break
-        n = count - len(samples)
-        images = np.asarray(batch["images"], np.float32)[:n]
-        labels = np.asarray(batch["labels"]).reshape(-1)[:n]
-        boxes = np.asarray(batch["boxes"])[:n]
+        size = len(np.asarray(batch["labels"]).reshape(-1))
+        keep = [i - start for i in range(start, start + size) if i in wanted]
+        start += size
+        if not keep:
+            continue
+        images = np.asarray(batch["images"], np.float32)[keep]
+        labels = np.asarray(batch["labels"]).reshape(-1)[keep]
+        boxes = np.asarray(batch["boxes"])[keep]
         logits, cams = model.compute_cams(images, labels)
         scoremaps = scoremaps_from_cams(np.asarray(cams), images.shape[1:3])
         predictions = np.asarray(logits).argmax(axis=-1)
@@ -343,7 +363,8 @@ def visualize_split(
 ):
     """Writes `cams_<suffix>.png` and `boxacc_curve_<suffix>.png`.
 
-    The grid shows the first `num_images` images of `dataset` with their
+    The grid shows `num_images` images of `dataset`, taken round-robin
+    over the classes (`spread_indices`), with their
     GT-class CAM, GT boxes (red) and the largest-contour box (green) at
     `threshold` (None: `serving_threshold` of this split's curve, i.e. the
     CAM threshold of MaxBoxAcc at IoU 50, else `FALLBACK_CAM_THRESHOLD`
@@ -361,7 +382,7 @@ def visualize_split(
     """
     if curve is None:
         curve = split_box_curve(model, dataset, eval_config)
-    samples = _first_samples(model, dataset, num_images)
+    samples = _samples(model, dataset, num_images)
     result = {"curve": None}
     best = None
     if curve is not None:

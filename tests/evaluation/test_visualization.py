@@ -101,3 +101,15 @@ def test_progress_bar_counts_batches_and_images(capsys):
     out = capsys.readouterr().out
     assert "2/2" in out  # the dataset's two batches, then done
     assert "images: 2" in out
+
+
+def test_the_grid_takes_its_images_round_robin_over_the_classes():
+    from wsol_tf.visualization import spread_indices
+
+    # Sorted by class, as a split's metadata usually is.
+    labels = [0, 0, 0, 1, 1, 2]
+    # Class 0's first, class 1's first, class 2's only, class 0's second.
+    assert spread_indices(labels, 4) == [0, 1, 3, 5]
+    assert spread_indices(labels, 3) == [0, 3, 5]
+    assert spread_indices(labels, 10) == [0, 1, 2, 3, 4, 5]
+    assert spread_indices([2, 2, 1], 2) == [0, 2]

@@ -19,31 +19,42 @@ import sys
 
 from absl import flags
 
+from wsol_tf.cli import flagfiles
 from wsol_tf.cli.errors import run_tool
 from wsol_tf.data import check_class_labels
 from wsol_tf.data import validate_dataset
 
-_METADATA_ROOT = flags.DEFINE_string(
-    "metadata_root", None, "Directory holding one sub-directory per split."
+_METADATA_ROOT = flagfiles.define_once(
+    flags.DEFINE_string,
+    "metadata_root",
+    None,
+    "Directory holding one sub-directory per split.",
 )
-_DATA_ROOT = flags.DEFINE_string(
-    "data_root", None, "Directory the image ids are relative to."
+_DATA_ROOT = flagfiles.define_once(
+    flags.DEFINE_string,
+    "data_root",
+    None,
+    "Directory the image ids are relative to.",
 )
-_SPLITS = flags.DEFINE_list("splits", ["train", "val", "test"], "Splits.")
-_TRAIN_SPLIT = flags.DEFINE_string(
+_SPLITS = flagfiles.define_once(
+    flags.DEFINE_list, "splits", ["train", "val", "test"], "Splits."
+)
+_TRAIN_SPLIT = flagfiles.define_once(
+    flags.DEFINE_string,
     "train_split",
     "train",
     "Split the class count is inferred from (as training's --train_split).",
 )
-_NUM_CLASSES = flags.DEFINE_integer(
+_NUM_CLASSES = flagfiles.define_once(
+    flags.DEFINE_integer,
     "num_classes",
     None,
     "If set, labels must lie in [0, num_classes); unset: max train label "
     "+ 1, and the train labels must cover every class (as training).",
     lower_bound=1,
 )
-_CHECK_IMAGES = flags.DEFINE_bool(
-    "check_images", True, "Decode every image and mask file."
+_CHECK_IMAGES = flagfiles.define_once(
+    flags.DEFINE_bool, "check_images", True, "Decode every image and mask file."
 )
 
 

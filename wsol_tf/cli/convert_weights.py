@@ -39,9 +39,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TF C++ start-up
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from wsol_tf.cli import flagfiles  # noqa: E402
 from wsol_tf.cli.errors import run_tool  # noqa: E402
 
-CHECKPOINT = flags.DEFINE_string(
+CHECKPOINT = flagfiles.define_once(
+    flags.DEFINE_string,
     "checkpoint",
     None,
     "PyTorch checkpoint (.pth) to convert, or torchvision:<vgg16|resnet50|"
@@ -49,33 +51,41 @@ CHECKPOINT = flags.DEFINE_string(
     "keras' cache ($WSOL_TF_MIRROR/<file name> where set).",
     required=True,
 )
-ARCHITECTURE = flags.DEFINE_enum(
+ARCHITECTURE = flagfiles.define_once(
+    flags.DEFINE_enum,
     "architecture",
     None,
     ["vgg16", "resnet50", "inceptionv3"],
     "Backbone of the checkpoint (implied by torchvision:<architecture>).",
 )
-METHOD = flags.DEFINE_enum(
+METHOD = flagfiles.define_once(
+    flags.DEFINE_enum,
     "method",
     None,
     ["cam", "adl"],
     "wsolevaluation method of a whole checkpoint; with an OUT ending in "
     ".keras, writes a whole model.",
 )
-NUM_CLASSES = flags.DEFINE_integer(
+NUM_CLASSES = flagfiles.define_once(
+    flags.DEFINE_integer,
     "num_classes",
     None,
     "Classes of the classifier (default: read from the checkpoint).",
     lower_bound=1,
 )
-IMAGE_SIZE = flags.DEFINE_integer(
+IMAGE_SIZE = flagfiles.define_once(
+    flags.DEFINE_integer,
     "image_size",
     224,
     "Input side of a .keras model (see WSOLModel.with_image_size).",
     lower_bound=32,
 )
-OUTPUT = flags.DEFINE_string(
-    "output", None, "Output weights file or .keras model.", required=True
+OUTPUT = flagfiles.define_once(
+    flags.DEFINE_string,
+    "output",
+    None,
+    "Output weights file or .keras model.",
+    required=True,
 )
 
 

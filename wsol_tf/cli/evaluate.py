@@ -32,8 +32,11 @@ flags.adopt_module_key_flags(config_flags)
 
 MODEL_PATH, CHECKPOINT = trained.define_model_flags()
 SPLIT = trained.define_split_flag()
-OUTPUT = flags.DEFINE_string(
-    "output", None, "JSON output path (default: see the module docstring)."
+OUTPUT = flagfiles.define_once(
+    flags.DEFINE_string,
+    "output",
+    None,
+    "JSON output path (default: see the module docstring).",
 )
 
 

@@ -35,10 +35,14 @@ flags.adopt_module_key_flags(config_flags)
 
 MODEL_PATH, CHECKPOINT = trained.define_model_flags()
 CAM_THRESHOLD = trained.define_cam_threshold_flag()
-EXPORT_DIR = flags.DEFINE_string(
-    "export_dir", None, "Output directory (default: <model_dir>/saved_model)."
+EXPORT_DIR = flagfiles.define_once(
+    flags.DEFINE_string,
+    "export_dir",
+    None,
+    "Output directory (default: <model_dir>/saved_model).",
 )
-EXPORT_IMAGE_SIZE = flags.DEFINE_integer(
+EXPORT_IMAGE_SIZE = flagfiles.define_once(
+    flags.DEFINE_integer,
     "export_image_size",
     None,
     "Input side S (default: eval_image_size).",

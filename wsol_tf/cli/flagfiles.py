@@ -23,6 +23,17 @@ _INSTALLED_PRESETS = os.path.join(
 )
 
 
+def define_once(define, name, *args, **kwargs):
+    """Defines a flag with `define` (e.g. `flags.DEFINE_string`), or returns
+    the holder of the flag of that name already defined: the tools' modules
+    can then be imported together (tests, `pkgutil.walk_packages`), where
+    two tools name a flag alike (`--output`) or reuse a config flag
+    (`--metadata_root`). A process runs one tool, which reads its flags."""
+    if name in flags.FLAGS:
+        return flags.FlagHolder(flags.FLAGS, flags.FLAGS[name])
+    return define(name, *args, **kwargs)
+
+
 def presets_dir():
     """The folder of the preset flagfiles (installed, or the checkout's)."""
     if os.path.isdir(_INSTALLED_PRESETS):

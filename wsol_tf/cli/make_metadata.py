@@ -29,11 +29,16 @@ import time
 from absl import flags
 
 from wsol_tf.cli import config_flags  # noqa: F401 (defines --data_root)
+from wsol_tf.cli import flagfiles
 
-IMAGE_DIR = flags.DEFINE_string(
-    "image_dir", None, "Folder holding one folder of images per class."
+IMAGE_DIR = flagfiles.define_once(
+    flags.DEFINE_string,
+    "image_dir",
+    None,
+    "Folder holding one folder of images per class.",
 )
-OUTPUT = flags.DEFINE_string(
+OUTPUT = flagfiles.define_once(
+    flags.DEFINE_string,
     "output",
     None,
     "Split folder to write, e.g. metadata/MYDATA/train (replaced whole).",
@@ -41,26 +46,30 @@ OUTPUT = flags.DEFINE_string(
 # --data_root is the config flag (the run's data root, which the ids are
 # relative to); '' here: image_dir's parent.
 flags.declare_key_flag("data_root")
-CLASSES_FROM = flags.DEFINE_string(
+CLASSES_FROM = flagfiles.define_once(
+    flags.DEFINE_string,
     "classes_from",
     "",
     "Class list: class folder names one a line (label = line index), or a "
     "class_labels.txt whose ids lie in class folders ('' -> the sorted "
     "folder names).",
 )
-SKIP_UNREADABLE = flags.DEFINE_bool(
+SKIP_UNREADABLE = flagfiles.define_once(
+    flags.DEFINE_bool,
     "skip_unreadable",
     False,
     "Write the metadata without the files whose header gives no size "
     "(default: name them and write nothing).",
 )
-WORKERS = flags.DEFINE_integer(
+WORKERS = flagfiles.define_once(
+    flags.DEFINE_integer,
     "workers",
     0,
     "Reader threads (0 -> folder_metadata.DEFAULT_WORKERS, 32).",
     lower_bound=0,
 )
-COPY_SHIPPED = flags.DEFINE_enum(
+COPY_SHIPPED = flagfiles.define_once(
+    flags.DEFINE_enum,
     "copy_shipped",
     "",
     ["", "cub", "ilsvrc", "openimages"],

@@ -11,13 +11,17 @@ give byte-identical files; the default size takes a few seconds.
 import keras
 from absl import flags
 
+from wsol_tf.cli import flagfiles
 from wsol_tf.cli.errors import run_tool
 from wsol_tf.config import DataConfig
 from wsol_tf.data import generate_synthetic_dataset
 from wsol_tf.data.synthetic import STYLES
 
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
-_STYLE = flags.DEFINE_enum(
+_OUTPUT_DIR = flagfiles.define_once(
+    flags.DEFINE_string, "output_dir", None, "Output directory."
+)
+_STYLE = flagfiles.define_once(
+    flags.DEFINE_enum,
     "style",
     STYLES[0],
     STYLES,
@@ -26,45 +30,66 @@ _STYLE = flags.DEFINE_enum(
 )
 # Defaults: the run settings' synthetic_* (what tools/train.py generates).
 _D = DataConfig()
-_NUM_CLASSES = flags.DEFINE_integer(
+_NUM_CLASSES = flagfiles.define_once(
+    flags.DEFINE_integer,
     "num_classes",
     _D.synthetic_num_classes,
     "Classes (birds 1-24, heads 1-96).",
 )
-_TRAIN = flags.DEFINE_integer(
-    "train_per_class", _D.synthetic_train_per_class, "Train images/class."
+_TRAIN = flagfiles.define_once(
+    flags.DEFINE_integer,
+    "train_per_class",
+    _D.synthetic_train_per_class,
+    "Train images/class.",
 )
-_VAL = flags.DEFINE_integer(
-    "val_per_class", _D.synthetic_val_per_class, "Val images/class."
+_VAL = flagfiles.define_once(
+    flags.DEFINE_integer,
+    "val_per_class",
+    _D.synthetic_val_per_class,
+    "Val images/class.",
 )
-_TEST = flags.DEFINE_integer(
-    "test_per_class", _D.synthetic_test_per_class, "Test images/class."
+_TEST = flagfiles.define_once(
+    flags.DEFINE_integer,
+    "test_per_class",
+    _D.synthetic_test_per_class,
+    "Test images/class.",
 )
-_IMAGE_SIZE = flags.DEFINE_integer(
-    "image_size", _D.synthetic_image_size, "Nominal image side."
+_IMAGE_SIZE = flagfiles.define_once(
+    flags.DEFINE_integer,
+    "image_size",
+    _D.synthetic_image_size,
+    "Nominal image side.",
 )
-_SEED = flags.DEFINE_integer("seed", _D.synthetic_seed, "Generator seed.")
-_HEAD_SCALE = flags.DEFINE_float(
+_SEED = flagfiles.define_once(
+    flags.DEFINE_integer, "seed", _D.synthetic_seed, "Generator seed."
+)
+_HEAD_SCALE = flagfiles.define_once(
+    flags.DEFINE_float,
     "head_scale",
     _D.synthetic_head_scale,
     "x the head (part) area (birds <= 2, heads <= 3).",
 )
-_BODY_RATE = flags.DEFINE_float(
+_BODY_RATE = flagfiles.define_once(
+    flags.DEFINE_float,
     "body_rate",
     None,
     "birds: P(body / wings / tail show the class's plumage); default 0.6.",
 )
-_CONTEXT_RATE = flags.DEFINE_float(
+_CONTEXT_RATE = flagfiles.define_once(
+    flags.DEFINE_float,
     "context_rate",
     None,
     "birds: P(ground band is the class's context kind); default 0.2.",
 )
-_DISTRACTORS = flags.DEFINE_float(
+_DISTRACTORS = flagfiles.define_once(
+    flags.DEFINE_float,
     "distractor_heads",
     None,
     "heads: P(a head of another class in the background); default 0.4.",
 )
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace output_dir.")
+_OVERWRITE = flagfiles.define_once(
+    flags.DEFINE_bool, "overwrite", False, "Replace output_dir."
+)
 
 
 def _generate():

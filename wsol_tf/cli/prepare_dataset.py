@@ -25,43 +25,53 @@ import os
 from absl import app
 from absl import flags
 
+from wsol_tf.cli import flagfiles
 from wsol_tf.data import prepare
 from wsol_tf.errors import WSOLError
 
-DATASET = flags.DEFINE_enum(
+DATASET = flagfiles.define_once(
+    flags.DEFINE_enum,
     "dataset",
     None,
     sorted(prepare.RECIPES),
     "Dataset to prepare.",
     required=True,
 )
-ROOT = flags.DEFINE_string(
+ROOT = flagfiles.define_once(
+    flags.DEFINE_string,
     "root",
     None,
     "Datasets folder: <root>/CUB, <root>/OpenImages or <root>/ILSVRC is "
     "the --data_root to train with.",
     required=True,
 )
-ARCHIVES_DIR = flags.DEFINE_string(
+ARCHIVES_DIR = flagfiles.define_once(
+    flags.DEFINE_string,
     "archives_dir",
     "",
     "Where archives are downloaded, and where ImageNet's tars are looked "
     "for before --root ('' -> --root).",
 )
-METADATA_ROOT = flags.DEFINE_string(
+METADATA_ROOT = flagfiles.define_once(
+    flags.DEFINE_string,
     "metadata_root",
     "",
     "--dataset=ilsvrc: where the train metadata is written (<this>/train); "
     "the --metadata_root to train with.",
 )
-MIRROR = flags.DEFINE_string(
+MIRROR = flagfiles.define_once(
+    flags.DEFINE_string,
     "mirror",
     "",
     "Base URL to fetch every file from as <mirror>/<file name> ('' -> "
     "$WSOL_TF_MIRROR, else each file's own URL).",
 )
-WORKERS = flags.DEFINE_integer(
-    "workers", 4, "Threads extracting ImageNet's per-class tars.", lower_bound=1
+WORKERS = flagfiles.define_once(
+    flags.DEFINE_integer,
+    "workers",
+    4,
+    "Threads extracting ImageNet's per-class tars.",
+    lower_bound=1,
 )
 
 

@@ -29,13 +29,21 @@ from absl import flags
 from wsol_tf.cli import config_flags
 from wsol_tf.cli import flagfiles
 
-RECIPE = flags.DEFINE_string(
-    "recipe", "mixed20", "Named pretraining recipe (pretrain.RECIPES)."
+RECIPE = flagfiles.define_once(
+    flags.DEFINE_string,
+    "recipe",
+    "mixed20",
+    "Named pretraining recipe (pretrain.RECIPES).",
 )
-STEPS = flags.DEFINE_integer(
-    "steps", 0, "Override the recipe's training steps (0: the recipe's).", 0
+STEPS = flagfiles.define_once(
+    flags.DEFINE_integer,
+    "steps",
+    0,
+    "Override the recipe's training steps (0: the recipe's).",
+    0,
 )
-OUTPUT_DIR = flags.DEFINE_string(
+OUTPUT_DIR = flagfiles.define_once(
+    flags.DEFINE_string,
     "output_dir",
     "",
     "Where the weights file and its record go ('' -> the cache's "

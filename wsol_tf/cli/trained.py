@@ -14,28 +14,21 @@ from absl import flags
 from wsol_tf import config as config_lib
 from wsol_tf.callbacks.checkpoint import load_checkpoint
 from wsol_tf.cli.config_flags import config_from_flags
+from wsol_tf.cli.flagfiles import define_once
 
 FLAGS = flags.FLAGS
 
 
-def _define_once(define, name, *args, **kwargs):
-    """Defines a flag, or returns the holder of the one already defined
-    (two tools loaded in one process, e.g. in tests)."""
-    if name in FLAGS:
-        return flags.FlagHolder(FLAGS, FLAGS[name])
-    return define(name, *args, **kwargs)
-
-
 def define_model_flags():
     """Defines `--model_path` and `--checkpoint`; returns their holders."""
-    model_path = _define_once(
+    model_path = define_once(
         flags.DEFINE_string,
         "model_path",
         None,
         "A training model_dir (its config.json and checkpoints/<checkpoint>"
         ".keras are used) or a .keras file.",
     )
-    checkpoint = _define_once(
+    checkpoint = define_once(
         flags.DEFINE_enum,
         "checkpoint",
         "last",
@@ -47,14 +40,14 @@ def define_model_flags():
 
 def define_split_flag():
     """Defines `--split` (the split to evaluate / draw)."""
-    return _define_once(
+    return define_once(
         flags.DEFINE_string, "split", "test", "Split to evaluate / draw."
     )
 
 
 def define_cam_threshold_flag():
     """Defines `--cam_threshold` (the drawn / served box)."""
-    return _define_once(
+    return define_once(
         flags.DEFINE_float,
         "cam_threshold",
         None,

@@ -44,20 +44,30 @@ from wsol_tf.tuning import space as space_lib  # noqa: E402
 
 flags.adopt_module_key_flags(config_flags)
 
-_TUNER = flags.DEFINE_enum(
-    "tuner", "random", ["random", "bayesian"], "KerasTuner search algorithm."
+_TUNER = flagfiles.define_once(
+    flags.DEFINE_enum,
+    "tuner",
+    "random",
+    ["random", "bayesian"],
+    "KerasTuner search algorithm.",
 )
-_MAX_TRIALS = flags.DEFINE_integer(
-    "max_trials", 30, "Trials in all (the protocol: 30).", lower_bound=1
+_MAX_TRIALS = flagfiles.define_once(
+    flags.DEFINE_integer,
+    "max_trials",
+    30,
+    "Trials in all (the protocol: 30).",
+    lower_bound=1,
 )
-_EXECUTIONS = flags.DEFINE_integer(
+_EXECUTIONS = flagfiles.define_once(
+    flags.DEFINE_integer,
     "executions_per_trial",
     1,
     "Training runs per trial (seeds seed, seed+1, ...); the score is their "
     "mean.",
     lower_bound=1,
 )
-_SPACE = flags.DEFINE_multi_string(
+_SPACE = flagfiles.define_once(
+    flags.DEFINE_multi_string,
     "search_space",
     [],
     "Replaces or adds one searched setting (repeat the flag): "

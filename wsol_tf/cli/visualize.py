@@ -30,13 +30,18 @@ flags.adopt_module_key_flags(config_flags)
 MODEL_PATH, CHECKPOINT = trained.define_model_flags()
 SPLIT = trained.define_split_flag()
 CAM_THRESHOLD = trained.define_cam_threshold_flag()
-OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", None, "Directory for the PNGs (default: see docstring)."
+OUTPUT_DIR = flagfiles.define_once(
+    flags.DEFINE_string,
+    "output_dir",
+    None,
+    "Directory for the PNGs (default: see docstring).",
 )
-NUM_IMAGES = flags.DEFINE_integer(
-    "num_images", 16, "Images in the grid.", lower_bound=1
+NUM_IMAGES = flagfiles.define_once(
+    flags.DEFINE_integer, "num_images", 16, "Images in the grid.", lower_bound=1
 )
-COLUMNS = flags.DEFINE_integer("columns", 4, "Grid columns.", lower_bound=1)
+COLUMNS = flagfiles.define_once(
+    flags.DEFINE_integer, "columns", 4, "Grid columns.", lower_bound=1
+)
 
 
 def main(argv):
