@@ -38,15 +38,9 @@ def now_utc():
 
 def machine_info():
     """CPU model, core count, Python / TF / Keras versions, date (UTC)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from wsol_tf.distribute import cpu_model_name
+
+    cpu = cpu_model_name()
     info = {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),

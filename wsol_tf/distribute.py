@@ -135,6 +135,20 @@ def resolve_precision(precision="auto"):
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
+def cpu_model_name(cpuinfo_path="/proc/cpuinfo"):
+    """The CPU's model name (/proc/cpuinfo), else `platform`'s guess."""
+    import platform
+
+    try:
+        with open(cpuinfo_path) as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu_has_native_bfloat16(cpuinfo_path="/proc/cpuinfo"):
     """True when the CPU's feature flags include native bfloat16 math.
 

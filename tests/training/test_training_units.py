@@ -108,6 +108,7 @@ def test_cpu_bfloat16_detection_from_flags(tmp_path, flags, expected):
     )
     assert distribute.cpu_has_native_bfloat16(str(cpuinfo)) is expected
     assert distribute.cpu_has_native_bfloat16(str(tmp_path / "no")) is False
+    assert distribute.cpu_model_name(str(cpuinfo)) == "test"
 
 
 def test_resolve_precision_and_strategies(monkeypatch):

@@ -83,19 +83,9 @@ def _base36(value):
 
 def _cpu():
     """The CPU's model name, its core count and whether it has bfloat16."""
-    import platform
-
     from wsol_tf import distribute
 
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    name = distribute.cpu_model_name()
     bf16 = distribute.cpu_has_native_bfloat16()
     return f"{name}, {os.cpu_count()} cores, avx512_bf16: {bf16}"
 
