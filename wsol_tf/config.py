@@ -322,6 +322,7 @@ class ModelConfig(ConfigBase):
         "the offline stand-in for ImageNet) or a path to a "
         "keras.applications .h5 / .weights.h5 or wsol_tf weights file "
         "(tools/convert_weights.py).",
+        compare_as="file_name",  # a moved install resumes its runs
     )
     large_feature_map: bool = setting(
         False, "28x28 instead of 14x14 final feature map."

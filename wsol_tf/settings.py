@@ -9,6 +9,7 @@ the checks run when a config is constructed (`ConfigBase.__post_init__`);
 import dataclasses
 import json
 import numbers
+import os
 import typing
 from typing import Optional
 
@@ -39,7 +40,9 @@ class Setting:
     the setting a mirrored field copies. `affects_result=False` declares a
     setting that cannot change a run's weights or history (verbosity,
     where files go, evaluation-only settings): a run may be resumed with
-    another value of it (`changed_settings`).
+    another value of it (`changed_settings`). `compare_as="file_name"`
+    compares a path by its file name only, so that a run resumes after
+    the file (e.g. the package holding it) has moved.
     """
 
     help: str
@@ -50,6 +53,7 @@ class Setting:
     high_open: bool = False
     same_as: Optional[tuple] = None
     affects_result: bool = True
+    compare_as: Optional[str] = None
 
 
 def setting(default, help, **checks):
@@ -219,6 +223,13 @@ def _show(value):
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
+def _compared(value, spec):
+    """A setting's value as `changed_settings` compares it."""
+    if spec.compare_as == "file_name" and isinstance(value, str):
+        value = os.path.basename(value)
+    return _show(value)
+
+
 def changed_settings(config, recorded):
     """The result-changing settings of `config` that differ from a record.
 
@@ -242,7 +253,9 @@ def changed_settings(config, recorded):
             old = old if isinstance(old, dict) else {}
             changes += changed_settings(value, old)
         elif spec.affects_result and not spec.same_as:
-            if old is dataclasses.MISSING or _show(old) != _show(value):
+            if old is dataclasses.MISSING or _compared(old, spec) != _compared(
+                value, spec
+            ):
                 changes.append(f"{field.name}: {_show(old)} -> {_show(value)}")
     return changes
 

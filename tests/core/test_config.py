@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import re
 
 import pytest
@@ -140,4 +141,26 @@ def test_changed_settings_names_each_result_changing_difference():
         "image_size: 224 -> 64",
         'mask_mode: "soft" -> "hard"',
         "learning_rate: 0.001 -> 0.01",
+    ]
+
+
+def test_changed_settings_compares_weights_by_file_name():
+    # The resolved synthetic weights are a path inside the package: a run
+    # resumes after the package moves, not after another file replaced it.
+    name = "resnet50_w0.25_128px_75985d20b2.weights.h5"
+    config = cfg.ExperimentConfig(
+        model=cfg.ModelConfig(weights=os.path.join("new", "place", name))
+    )
+    record = json.loads(config.to_json())
+    record["model"]["weights"] = os.path.join("old", "site", name)
+    assert settings.changed_settings(config, record) == []
+    other = os.path.join("new", "place", "other.h5")
+    record["model"]["weights"] = other
+    new = config.model.weights
+    assert settings.changed_settings(config, record) == [
+        f'weights: "{other}" -> "{new}"'
+    ]
+    record["model"]["weights"] = "imagenet"
+    assert settings.changed_settings(config, record) == [
+        f'weights: "imagenet" -> "{new}"'
     ]
