@@ -16,11 +16,15 @@ temporary folder, then times on them:
   crop reads, the IDCT method, `ratio=2`, `num_parallel_calls`,
   `deterministic=False`, file interleave, the cached evaluation split.
 
-Throughput is images per CPU-second: the process's user + system time
-(`time.process_time`, every thread) around each timed pass after a
-warm-up, so other jobs on a shared machine inflate it little; wall images/s
-are reported beside it. Cores to feed a GPU = rate / (images per
-CPU-second), assuming the pipeline scales across cores.
+Throughput per core: by default (`--threads=1`) every timed `tf.data`
+pipeline runs on one thread (a private pool of one, one thread per op),
+so its images/s is what one core delivers; images per CPU-second
+(`time.process_time`, every thread) is reported beside it. Cores to feed
+a GPU = rate / (images/s on one core). The all-core rows then run the
+package's training pipeline on every core, with TensorFlow's default
+threading and with one thread per op (`max_intra_op_parallelism=1`), to
+show how it scales; with thread pools, CPU time also counts their
+spinning, so images per CPU-second understates a core's rate there.
 """
 
 import json
@@ -50,6 +54,13 @@ _REPEATS = flags.DEFINE_integer(
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Batch size.")
 _GPU_RATE = flags.DEFINE_integer(
     "gpu_images_per_second", 2500, "Images/s a GPU step eats."
+)
+_THREADS = flags.DEFINE_integer(
+    "threads",
+    1,
+    "Threads of each timed tf.data pipeline (its private pool and each "
+    "op's); 1 measures what one core delivers, 0 leaves TensorFlow's "
+    "defaults. The all-core rows set their own.",
 )
 _OUTPUT = flags.DEFINE_string("output", "", "Result JSON (default: dated).")
 _FROM_JSON = flags.DEFINE_string(
@@ -100,11 +111,25 @@ def write_dataset(root, n):
     return root
 
 
-def _time_pass(make_dataset):
-    """(images per CPU-second, images/s) of the best of `--repeats`."""
+def _threading(pool, intra_op):
+    """tf.data options: a private pool of `pool` threads and at most
+    `intra_op` threads per op inside it (0: TensorFlow's defaults)."""
+    options = tf.data.Options()
+    if pool:
+        options.threading.private_threadpool_size = pool
+    if intra_op:
+        options.threading.max_intra_op_parallelism = intra_op
+    return options
+
+
+def _time_pass(make_dataset, options=None):
+    """(images per CPU-second, images/s) of the best of `--repeats`, on
+    `--threads` threads unless `options` say otherwise."""
     best = None
+    if options is None:
+        options = _threading(_THREADS.value, _THREADS.value)
     for _ in range(_REPEATS.value):
-        it = iter(make_dataset())
+        it = iter(make_dataset().with_options(options))
         next(it)  # warm-up: thread pools, autotuning, tracing
         cpu0, wall0, count = time.process_time(), time.perf_counter(), 0
         for batch in it:
@@ -332,6 +357,26 @@ def option_rows(files, cfg):
     return rows
 
 
+def scaling_rows(cfg):
+    """The training pipeline on every core: TensorFlow's default threading
+    (ops parallelised inside the parallel map) against one thread per op."""
+    cores = os.cpu_count()
+    repeat = _PASSES.value + 1
+    make = lambda: build_dataset(cfg, "train", True).repeat(repeat)  # noqa: E731
+    rows = {}
+    for name, options in (
+        (f"train, {cores} cores, TensorFlow's threading", _threading(0, 0)),
+        (
+            f"train, {cores} cores, max_intra_op_parallelism=1",
+            _threading(cores, 1),
+        ),
+    ):
+        rows[name] = _time_pass(make, options)
+        cpu, wall = rows[name]
+        print(f"  {name:50s} {cpu:8.1f} /CPU-s {wall:8.1f} /s", flush=True)
+    return rows
+
+
 def _as_list(rows):
     """Rows in their measured order (JSON objects sort their keys)."""
     return [
@@ -400,13 +445,23 @@ def where_the_time_goes(result):
 
 def render(result):
     rate = result["settings"]["gpu_images_per_second"]
+    threads = result["settings"].get("threads", 0)
+    wall_title = "images / s, one core" if threads == 1 else "images / s"
+    # Cores to feed the GPU from a core's rate: its wall rate on one
+    # thread; with thread pools, the CPU-time rate.
+    per_core = 1 if threads == 1 else 0
     lines = []
     for title, rows in (
         ("Stage alone", _as_dict(result["stages"])),
         ("Pipeline / option", _as_dict(result["options"])),
     ):
         table = [
-            (name, f"{cpu:.0f}", f"{wall:.0f}", f"{rate / max(cpu, 1e-9):.1f}")
+            (
+                name,
+                f"{cpu:.0f}",
+                f"{wall:.0f}",
+                f"{rate / max((cpu, wall)[per_core], 1e-9):.1f}",
+            )
             for name, (cpu, wall) in rows.items()
         ]
         lines.append(
@@ -414,10 +469,23 @@ def render(result):
                 [
                     title,
                     "images / CPU-s",
-                    "images / s (wall)",
+                    wall_title,
                     f"cores for {rate}/s",
                 ],
                 table,
+            )
+        )
+    if result.get("all_cores"):
+        cores = result["meta"].get("cpu_count")
+        lines.append(
+            f"All {cores} cores (the package's training pipeline with its "
+            "shuffle and seeds):\n\n"
+            + make_tables.md_table(
+                ["Threading", "images / CPU-s", "images / s", "per core"],
+                [
+                    (n, f"{c:.0f}", f"{w:.0f}", f"{w / max(cores or 1, 1):.0f}")
+                    for n, (c, w) in _as_dict(result["all_cores"]).items()
+                ],
             )
         )
     lines.append(where_the_time_goes(result))
@@ -473,6 +541,8 @@ def main(argv):
         stages = stage_rows(files)
         print("options:")
         options = option_rows(files, cfg)
+        print("all cores:")
+        scaling = scaling_rows(cfg)
     path = _OUTPUT.value or make_tables.result_path(KIND, "json")
     result = {
         "settings": {
@@ -482,9 +552,11 @@ def main(argv):
             "repeats": _REPEATS.value,
             "batch_size": _BATCH.value,
             "gpu_images_per_second": _GPU_RATE.value,
+            "threads": _THREADS.value,
         },
         "stages": _as_list(stages),
         "options": _as_list(options),
+        "all_cores": _as_list(scaling),
         "meta": make_tables.finish_meta(meta),
     }
     make_tables.write_json(path, result)
