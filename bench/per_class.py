@@ -7,11 +7,13 @@ the whole split), per run, then mean ± std over the runs:
 
     python bench/per_class.py --runs=DIR[,DIR...] --split=val \
         --output=bench/results/per_class.json [--write_readme]
+    python bench/per_class.py --from_json=A.json,B.json --write_readme
 
 A run is a model_dir of `tools/train.py` or `bench/quality_bench.py`; its
 config.json gives the dataset and the protocol.
 """
 
+import json
 import os
 
 from absl import app
@@ -39,6 +41,9 @@ def define_flags():
     flags.DEFINE_list("runs", [], "Trained model_dirs.")
     flags.DEFINE_string("split", "val", "Split to score (val or test).")
     flags.DEFINE_string("output", "", "Result JSON.")
+    flags.DEFINE_list(
+        "from_json", [], "Render these result JSONs only (no measuring)."
+    )
     flags.DEFINE_bool(
         "write_readme", False, "Rewrite the per-class section of bench/README."
     )
@@ -54,7 +59,7 @@ def per_class_metrics(model_dir, split):
     model, config, _, _, split, dataset = trained.load_trained_split(
         model_dir, "last", split
     )
-    out = {}
+    out = {"label": run_label(config), "classes": {}}
     for c in range(config.data.num_classes):
         images = dataset.unbatch().filter(
             lambda e, c=c: tf.equal(e["labels"], c)
@@ -62,7 +67,7 @@ def per_class_metrics(model_dir, split):
         metrics = evaluate_model(
             model, images.batch(config.data.eval_batch_size), config.eval
         )
-        out[str(c)] = {k: float(metrics[k]) for k, _ in KEYS}
+        out["classes"][str(c)] = {k: float(metrics[k]) for k, _ in KEYS}
         print(
             f"{os.path.basename(model_dir)} class {c}: "
             + ", ".join(f"{t} {metrics[k]:.1f}" for k, t in KEYS),
@@ -71,10 +76,18 @@ def per_class_metrics(model_dir, split):
     return out
 
 
+def run_label(model_config):
+    """ "ICL (triplet)", "CAM", ... of a run's `ModelConfig`."""
+    if model_config.method == "icl":
+        return f"ICL ({model_config.contrastive_loss})"
+    return model_config.method.upper()
+
+
 def render(result):
     runs = result["runs"]
     classes = sorted({c for r in runs for c in r["classes"]}, key=int)
     rows = []
+    labels = sorted({r["label"] for r in runs})
     for c in classes:
         cells = [
             make_tables.mean_std(
@@ -87,8 +100,9 @@ def render(result):
     header = ["class", *(t for _, t in KEYS)]
     names = ", ".join(make_tables.portable(r["run"]) for r in runs)
     return (
-        f"{result['split']} split, mean ± std over {len(runs)} runs "
-        f"({names}); each class with its own best CAM threshold.\n\n"
+        f"{' / '.join(labels)}, {result['split']} split, mean ± std over "
+        f"{len(runs)} runs ({names}); each class with its own best CAM "
+        "threshold.\n\n"
         + make_tables.md_table(header, rows)
         + "\n\n"
         + make_tables.provenance(result["meta"])
@@ -97,13 +111,23 @@ def render(result):
 
 def main(argv):
     del argv
+    if FLAGS.from_json:
+        texts = []
+        for path in FLAGS.from_json:
+            with open(path, encoding="utf-8") as f:
+                texts.append(render(json.load(f)))
+        text = "\n\n".join(texts)
+        print(text)
+        if FLAGS.write_readme:
+            make_tables.write_section(make_tables.README, KIND, text)
+        return
     if not FLAGS.runs:
         raise app.UsageError("--runs: expected one or more model_dirs.")
     result = {
         "meta": make_tables.machine_info(),
         "split": FLAGS.split,
         "runs": [
-            {"run": run, "classes": per_class_metrics(run, FLAGS.split)}
+            {"run": run, **per_class_metrics(run, FLAGS.split)}
             for run in FLAGS.runs
         ],
     }
