@@ -69,12 +69,21 @@ setup(
             "wsol-make-metadata=wsol_tf.cli.make_metadata:run",
         ]
     },
-    # C kernel of BoxEvaluator's MaxBoxAccV2 path (needs a C compiler).
+    # C kernels (need a C compiler): BoxEvaluator's MaxBoxAccV2 path, and
+    # the input pipeline's resize (float arithmetic as written: no fused
+    # multiply-adds, so that it computes TensorFlow's kernel's values).
     ext_modules=[
         Extension(
             "wsol_tf.evaluation._fastboxes",
             sources=["wsol_tf/evaluation/_fastboxes.c"],
-        )
+        ),
+        Extension(
+            "wsol_tf.data._resample",
+            sources=["wsol_tf/data/_resample.c"],
+            extra_compile_args=[]
+            if os.name == "nt"
+            else ["-O3", "-ffp-contract=off"],
+        ),
     ],
     install_requires=[
         "keras>=3.15,<4",

@@ -62,6 +62,12 @@ _THREADS = flags.DEFINE_integer(
     "op's); 1 measures what one core delivers, 0 leaves TensorFlow's "
     "defaults. The all-core rows set their own.",
 )
+_ALL_CORES_ONLY = flags.DEFINE_bool(
+    "all_cores_only",
+    False,
+    "Only the all-core rows, into --output (the bench runs itself so in a "
+    "subprocess: TensorFlow's thread pools are sized once per process).",
+)
 _OUTPUT = flags.DEFINE_string("output", "", "Result JSON (default: dated).")
 _FROM_JSON = flags.DEFINE_string(
     "from_json", "", "Render this result JSON only (no measuring)."
@@ -192,12 +198,18 @@ def _full_crop(path, flip_fn=lambda x: x[:, ::-1]):
     return tf.cond(flip, lambda: flip_fn(image), lambda: image)
 
 
-def _package_crop(path):
-    """The same crop, resampling only its pixels, flipped with
-    tf.reverse (the package's)."""
+def _package_crop(path, kernel="auto"):
+    """The same crop, resampling only its pixels (the package's C kernel,
+    or with kernel="tf" TensorFlow's op), flipped with tf.reverse."""
     oy, ox, flip = _draws(path)
-    image = image_ops.read_resized_crop(path, SIZE, oy, ox, CROP)
+    image = image_ops.resized_crop(
+        image_ops.read_image(path), SIZE, oy, ox, CROP, kernel=kernel
+    )
     return tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
+
+
+def _op_crop(path):
+    return _package_crop(path, kernel="tf")
 
 
 def _source_range(in_size, start, margin=16):
@@ -251,6 +263,7 @@ def stage_rows(files):
             lambda p: _full_crop(p, flip_fn=lambda x: x),
         ),
         ("decode + resize 256 + crop 224 + flip (before)", _full_crop),
+        ("decode + crop-only resample (TF op) + flip", _op_crop),
         ("decode + crop-only resample + flip (package)", _package_crop),
     ]
     rows = {}
@@ -313,6 +326,7 @@ def option_rows(files, cfg):
     options = [
         ("train, before", normalised(_full_crop, _normalize_before)),
         ("train, package", normalised(_package_crop, new)),
+        ("train, package with TF's resample op", normalised(_op_crop, new)),
         (
             "train, before, caffe normalisation",
             normalised(_full_crop, _normalize_before, "caffe"),
@@ -375,6 +389,33 @@ def scaling_rows(cfg):
         cpu, wall = rows[name]
         print(f"  {name:50s} {cpu:8.1f} /CPU-s {wall:8.1f} /s", flush=True)
     return rows
+
+
+def _all_cores_in_subprocess():
+    """The all-core rows, measured by this bench in a fresh process (this
+    one's TensorFlow pools are one thread wide)."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "all_cores.json")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.pipeline_bench",
+                "--all_cores_only",
+                f"--output={out}",
+                f"--num_images={_NUM.value}",
+                f"--passes={_PASSES.value}",
+                f"--repeats={_REPEATS.value}",
+                f"--batch_size={_BATCH.value}",
+            ],
+            check=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        with open(out, encoding="utf-8") as f:
+            return _as_dict(json.load(f)["all_cores"])
 
 
 def _as_list(rows):
@@ -517,6 +558,11 @@ def main(argv):
         if _WRITE_README.value:
             write_readme(text)
         return
+    if _THREADS.value and not _ALL_CORES_ONLY.value:
+        # Ops such as the resample run on TensorFlow's own intra-op pool,
+        # which the tf.data options do not bound.
+        tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
+        tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
     meta = make_tables.machine_info()
     with tempfile.TemporaryDirectory() as tmp:
         root = write_dataset(tmp, _NUM.value)
@@ -537,12 +583,17 @@ def main(argv):
             image_size=CROP,
             eval_image_size=EVAL,
         )
+        if _ALL_CORES_ONLY.value:
+            print("all cores:")
+            make_tables.write_json(
+                _OUTPUT.value, {"all_cores": _as_list(scaling_rows(cfg))}
+            )
+            return
         print("stages:")
         stages = stage_rows(files)
         print("options:")
         options = option_rows(files, cfg)
-        print("all cores:")
-        scaling = scaling_rows(cfg)
+    scaling = _all_cores_in_subprocess()
     path = _OUTPUT.value or make_tables.result_path(KIND, "json")
     result = {
         "settings": {

@@ -1,10 +1,21 @@
 """Image, normalisation and mask ops for the tf.data pipelines.
 
-Everything here is plain TensorFlow, usable eagerly and inside
-`Dataset.map`.
+Everything here is usable eagerly and inside `Dataset.map`. All but
+`resized_crop` are plain TensorFlow (so `resize_image` also serves inside
+an exported SavedModel); `resized_crop` runs the package's C kernel of the
+same resize where it is built (`wsol_tf/data/_resample.c`), which computes
+TensorFlow's values about 2.5x faster.
 """
 
+import functools
+
+import numpy as np
 import tensorflow as tf
+
+try:  # built by setup.py with the package
+    from wsol_tf.data import _resample
+except ImportError:  # pragma: no cover - TensorFlow's op, the same pixels
+    _resample = None
 
 # torchvision / wsolevaluation ImageNet statistics (RGB, [0, 1] scale).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -81,26 +92,8 @@ def resize_image(image, size):
     return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
 
 
-def read_resized_crop(path, size, offset_y, offset_x, crop):
-    """`resize_image(read_image(path), size)[oy : oy + crop, ox : ox + crop]`
-    at a fraction of the cost.
-
-    The protocol's training crop (resize the whole image to `size x size`,
-    then crop): the antialiased bilinear resample computes only the crop's
-    output pixels, from the decoded uint8 image, each sampling where the
-    full resize's pixel does. The result equals the full resize's crop up
-    to float rounding: at most 1 level in a few pixels per million.
-
-    Args:
-        path: string scalar, an image file (as `read_image`).
-        size: side of the squashed resize (e.g. 256).
-        offset_y, offset_x: int32 scalars, the crop's corner in the resize.
-        crop: side of the crop (e.g. 224).
-
-    Returns:
-        uint8 `[crop, crop, 3]`.
-    """
-    image = read_image(path)
+def _scale_and_translate_crop(image, size, offset_y, offset_x, crop):
+    """`resized_crop` with TensorFlow's op (the reference of the C kernel)."""
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     offset = tf.cast(tf.stack([offset_y, offset_x]), tf.float32)
     resized = tf.raw_ops.ScaleAndTranslate(
@@ -112,9 +105,69 @@ def read_resized_crop(path, size, offset_y, offset_x, crop):
         antialias=True,
     )[0]
     resized = tf.clip_by_value(resized, 0.0, 255.0)
-    return tf.ensure_shape(
-        tf.cast(tf.round(resized), tf.uint8), [crop, crop, 3]
+    return tf.cast(tf.round(resized), tf.uint8)
+
+
+def _c_crop(image, offset_y, offset_x, size, crop):
+    out = np.empty((crop, crop, image.shape[-1]), np.uint8)
+    _resample.resized_crop(
+        np.ascontiguousarray(image),
+        out,
+        size,
+        size,
+        int(offset_y),
+        int(offset_x),
     )
+    return out
+
+
+def resized_crop(image, size, offset_y, offset_x, crop, kernel="auto"):
+    """`resize_image(image, size)[oy : oy + crop, ox : ox + crop]` at a
+    fraction of the cost.
+
+    The antialiased bilinear resample computes only the window's output
+    pixels, from the decoded uint8 image, each sampling where the full
+    resize's pixel does: the same values as the full resize's window up to
+    float rounding (at most 1 level in a few pixels per million).
+    `offset 0, crop = size` is the whole resize.
+
+    Args:
+        image: uint8 `[H, W, 3]`.
+        size: side of the squashed resize (e.g. 256).
+        offset_y, offset_x: int32 scalars, the window's corner in the resize.
+        crop: side of the window (e.g. 224).
+        kernel: "auto" (the C kernel where built, else TensorFlow's op),
+            "c" or "tf".
+
+    Returns:
+        uint8 `[crop, crop, 3]`.
+    """
+    if kernel not in ("auto", "c", "tf"):
+        raise ValueError(
+            f"Expected kernel in ('auto', 'c', 'tf'). Received: {kernel!r}"
+        )
+    if kernel == "c" and _resample is None:
+        raise ImportError(
+            "The C kernel wsol_tf.data._resample is not built: run `pip "
+            "install -e .` in the wsol_tf checkout (needs a C compiler)."
+        )
+    if kernel == "tf" or _resample is None:
+        out = _scale_and_translate_crop(image, size, offset_y, offset_x, crop)
+    else:
+        out = tf.numpy_function(
+            functools.partial(_c_crop, size=int(size), crop=int(crop)),
+            [image, offset_y, offset_x],
+            tf.uint8,
+            stateful=False,
+        )
+    return tf.ensure_shape(out, [crop, crop, 3])
+
+
+def read_resized_crop(path, size, offset_y, offset_x, crop):
+    """`resized_crop(read_image(path), size, offset_y, offset_x, crop)`:
+    the protocol's training crop (resize the whole image to `size x size`,
+    then crop) from an image file."""
+    return resized_crop(read_image(path), size, offset_y, offset_x, crop)
 
 
 def _channelwise(x, fn):
