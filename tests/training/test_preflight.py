@@ -116,3 +116,13 @@ def test_a_wrong_val_or_test_image_size_is_refused_by_file_line(tmp_path):
         f"(its boxes would be scaled wrongly): {where} image 'val/1.png' is "
         "20x20 on disk, but image_sizes.txt says 300x300"
     )
+
+
+def test_an_unbuilt_evaluation_kernel_is_refused_before_training(monkeypatch):
+    from wsol_tf.evaluation import box_evaluator
+
+    config = ExperimentConfig()
+    preflight.check_evaluation(config.eval)  # built in this checkout
+    monkeypatch.setattr(box_evaluator, "_fastboxes", None)
+    with pytest.raises(WSOLError, match="_fastboxes is not built: run"):
+        preflight.check_evaluation(config.eval)

@@ -7,12 +7,14 @@ weights) writes config.json: a bad
 weights file, an image size the backbone cannot take, a metadata problem in
 any split, a missing image or (with `--verify_images`) an undecodable one
 stops the run with one error naming the file, line or flag, instead of a
-traceback minutes (or hours) into training.
+traceback minutes (or hours) into training; so does an evaluation kernel
+that was not compiled.
 """
 
 from wsol_tf import backbones
 from wsol_tf.data.diagnose import scan_dataset
 from wsol_tf.errors import WSOLError
+from wsol_tf.evaluation.box_evaluator import BoxEvaluator
 
 
 def check_input_sizes(config):
@@ -68,6 +70,15 @@ def check_weights(model_config):
         ) from None
 
 
+def check_evaluation(eval_config):
+    """The box evaluator of the protocol can be built (its C kernel is
+    compiled): checked before training, not at the first epoch's end."""
+    try:
+        BoxEvaluator.from_eval_config(eval_config)
+    except ImportError as error:
+        raise WSOLError(str(error)) from None
+
+
 def preflight_checks(config):
     """Every check a run can make before it writes anything.
 
@@ -82,4 +93,5 @@ def preflight_checks(config):
     """
     check_input_sizes(config)
     check_weights(config.model)
+    check_evaluation(config.eval)
     scan_dataset(config.data)
