@@ -25,11 +25,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One axis: for each output coordinate, the first source index and
- * `span` normalised weights (zeros past the clamped span). */
+/* One axis: for each output coordinate, the first source index, the
+ * count of source pixels with a nonzero weight from there, and `span`
+ * slots of normalised weights (the first `counts[x]` used).
+ *
+ * The op also multiplies the zero weights at the ends of a span; leaving
+ * them out changes no sum (the partial sums are >= 0, and adding +0 to
+ * them is exact), so the values stay the op's. */
 typedef struct {
     int span;
     int *starts;
+    int *counts;
     float *weights;
 } Spans;
 
@@ -61,9 +67,10 @@ static int compute_spans(int n, int in_size, int size, int offset,
     if (span > in_size) span = in_size;
     s->span = span;
     s->starts = (int *)calloc((size_t)n, sizeof(int));
+    s->counts = (int *)calloc((size_t)n, sizeof(int));
     s->weights = (float *)calloc((size_t)n * (size_t)span, sizeof(float));
     temp = (float *)malloc((size_t)span * sizeof(float));
-    if (!s->starts || !s->weights || !temp) {
+    if (!s->starts || !s->counts || !s->weights || !temp) {
         free(temp);
         return -1;
     }
@@ -72,7 +79,7 @@ static int compute_spans(int n, int in_size, int size, int offset,
         const float sample_f = col_f * inv_scale + inv_translate;
         int64_t start, end;
         float total = 0.0f;
-        int k = 0;
+        int k = 0, first = 0, j;
         if (sample_f < 0 || sample_f > (float)in_size) continue;
         start = (int64_t)ceilf(sample_f - 1.0f * kernel_scale - 0.5f);
         end = (int64_t)floorf(sample_f + 1.0f * kernel_scale - 0.5f);
@@ -87,13 +94,17 @@ static int compute_spans(int n, int in_size, int size, int offset,
             temp[k] = triangle(pos * one_over_kernel_scale);
             total += temp[k];
         }
-        if (fabsf(total) >= 1000.0f * FLT_MIN) {
+        if (!(fabsf(total) >= 1000.0f * FLT_MIN)) continue; /* all zero */
+        while (k > 0 && temp[k - 1] == 0.0f) --k;
+        while (first < k && temp[first] == 0.0f) ++first;
+        {
             const float inv_total = 1.0f / total;
-            int j;
-            for (j = 0; j < k; ++j)
-                s->weights[(size_t)x * span + j] = temp[j] * inv_total;
+            for (j = first; j < k; ++j)
+                s->weights[(size_t)x * span + (j - first)] =
+                    temp[j] * inv_total;
         }
-        s->starts[x] = (int)start;
+        s->starts[x] = (int)start + first;
+        s->counts[x] = k - first;
     }
     free(temp);
     return 0;
@@ -101,18 +112,33 @@ static int compute_spans(int n, int in_size, int size, int offset,
 
 static void free_spans(Spans *s) {
     free(s->starts);
+    free(s->counts);
     free(s->weights);
 }
+
+/* Where the compiler can, a second copy of the two passes for AVX2 CPUs
+ * (8 floats per instruction), picked at load time. No fused multiply-adds
+ * either way (-ffp-contract=off). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__linux__)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
 
 /* acc[i] = sum over k < n, in order from 0, of w[k] * src[k * stride + i]:
  * the op's accumulation (0 + w0 s0 + w1 s1 + ...), written out for the
  * common span lengths so that the compiler vectorises along the row. */
 #define ROW(k) (w[k] * (float)src[(size_t)(k) * stride + i])
+MULTIVERSION
 static void rows_pass(float *acc, const uint8_t *src, size_t stride,
                       const float *w, int n, size_t len) {
     size_t i;
     int k;
     switch (n) {
+    case 0:
+        for (i = 0; i < len; ++i) acc[i] = 0.0f;
+        return;
     case 1:
         for (i = 0; i < len; ++i) acc[i] = 0.0f + ROW(0);
         return;
@@ -130,16 +156,6 @@ static void rows_pass(float *acc, const uint8_t *src, size_t stride,
         for (i = 0; i < len; ++i)
             acc[i] = 0.0f + ROW(0) + ROW(1) + ROW(2) + ROW(3) + ROW(4);
         return;
-    case 6:
-        for (i = 0; i < len; ++i)
-            acc[i] = 0.0f + ROW(0) + ROW(1) + ROW(2) + ROW(3) + ROW(4) +
-                     ROW(5);
-        return;
-    case 7:
-        for (i = 0; i < len; ++i)
-            acc[i] = 0.0f + ROW(0) + ROW(1) + ROW(2) + ROW(3) + ROW(4) +
-                     ROW(5) + ROW(6);
-        return;
     default:
         for (i = 0; i < len; ++i) acc[i] = 0.0f;
         for (k = 0; k < n; ++k) {
@@ -151,25 +167,34 @@ static void rows_pass(float *acc, const uint8_t *src, size_t stride,
 }
 #undef ROW
 
-/* The columns pass of one output row for 3 channels (the common case):
- * per output pixel, the op's per-channel sums in span order. */
-static void cols_pass3(uint8_t *dst, const float *row, const Spans *cols,
-                       int c0, int in_w, int out_w) {
-    int x, j;
+/* The columns pass of one output row: per output pixel and channel, the
+ * op's sum in span order, then clip and round. */
+MULTIVERSION
+static void cols_pass(uint8_t *dst, const float *row, const Spans *cols,
+                      int c0, int out_w, int channels) {
+    int x, j, c;
     for (x = 0; x < out_w; ++x) {
         const float *w = cols->weights + (size_t)x * cols->span;
-        const float *src = row + (size_t)(cols->starts[x] - c0) * 3;
-        int n = cols->span;
-        float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f;
-        if (cols->starts[x] + n > in_w) n = in_w - cols->starts[x];
-        for (j = 0; j < n; ++j, src += 3) {
-            v0 += w[j] * src[0];
-            v1 += w[j] * src[1];
-            v2 += w[j] * src[2];
+        const float *src = row + (size_t)(cols->starts[x] - c0) * channels;
+        const int n = cols->counts[x];
+        uint8_t *out = dst + (size_t)x * channels;
+        if (channels == 3) {
+            float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f;
+            for (j = 0; j < n; ++j, src += 3) {
+                v0 += w[j] * src[0];
+                v1 += w[j] * src[1];
+                v2 += w[j] * src[2];
+            }
+            out[0] = to_uint8(v0);
+            out[1] = to_uint8(v1);
+            out[2] = to_uint8(v2);
+            continue;
         }
-        dst[3 * x] = to_uint8(v0);
-        dst[3 * x + 1] = to_uint8(v1);
-        dst[3 * x + 2] = to_uint8(v2);
+        for (c = 0; c < channels; ++c) {
+            float v = 0.0f;
+            for (j = 0; j < n; ++j) v += w[j] * src[(size_t)j * channels + c];
+            out[c] = to_uint8(v);
+        }
     }
 }
 
@@ -177,9 +202,10 @@ static void cols_pass3(uint8_t *dst, const float *row, const Spans *cols,
 static int resample(const uint8_t *image, int in_h, int in_w, int channels,
                     uint8_t *out, int out_h, int out_w, int size_h,
                     int size_w, int offset_y, int offset_x) {
-    Spans rows = {0, NULL, NULL}, cols = {0, NULL, NULL};
+    Spans rows = {0, NULL, NULL, NULL}, cols = {0, NULL, NULL, NULL};
     float *inter = NULL;
-    int ok = -1, y, x, c, c0, c1, j;
+    int ok = -1, y, x, c0, c1;
+    size_t len;
     const size_t in_row = (size_t)in_w * channels;
     if (compute_spans(out_h, in_h, size_h, offset_y, &rows) < 0) goto done;
     if (compute_spans(out_w, in_w, size_w, offset_x, &cols) < 0) goto done;
@@ -187,50 +213,29 @@ static int resample(const uint8_t *image, int in_h, int in_w, int channels,
     c0 = in_w;
     c1 = 0;
     for (x = 0; x < out_w; ++x) {
-        int end = cols.starts[x] + cols.span;
-        if (end > in_w) end = in_w;
+        if (cols.counts[x] == 0) continue;
         if (cols.starts[x] < c0) c0 = cols.starts[x];
-        if (end > c1) c1 = end;
+        if (cols.starts[x] + cols.counts[x] > c1)
+            c1 = cols.starts[x] + cols.counts[x];
     }
     if (c1 <= c0) {
         c0 = 0;
         c1 = 1;
     }
-    inter = (float *)malloc((size_t)out_h * (c1 - c0) * channels *
-                            sizeof(float));
+    len = (size_t)(c1 - c0) * channels;
+    inter = (float *)malloc((size_t)out_h * len * sizeof(float));
     if (!inter) goto done;
-    /* Rows pass: each output row, over the columns c0 .. c1. */
-    for (y = 0; y < out_h; ++y) {
-        const size_t len = (size_t)(c1 - c0) * channels;
-        float *acc = inter + (size_t)y * len;
-        const float *w = rows.weights + (size_t)y * rows.span;
-        int n = rows.span;
-        if (rows.starts[y] + n > in_h) n = in_h - rows.starts[y];
-        const uint8_t *s0 = image + (size_t)rows.starts[y] * in_row +
-                            (size_t)c0 * channels;
-        rows_pass(acc, s0, in_row, w, n, len);
-    }
-    /* Columns pass, then clip and round half to even. */
-    for (y = 0; y < out_h; ++y) {
-        const float *row = inter + (size_t)y * (c1 - c0) * channels;
-        uint8_t *dst = out + (size_t)y * out_w * channels;
-        if (channels == 3) {
-            cols_pass3(dst, row, &cols, c0, in_w, out_w);
-            continue;
-        }
-        for (x = 0; x < out_w; ++x) {
-            const float *w = cols.weights + (size_t)x * cols.span;
-            int n = cols.span;
-            const float *src = row + (size_t)(cols.starts[x] - c0) * channels;
-            if (cols.starts[x] + n > in_w) n = in_w - cols.starts[x];
-            for (c = 0; c < channels; ++c) {
-                float v = 0.0f;
-                for (j = 0; j < n; ++j)
-                    v += w[j] * src[(size_t)j * channels + c];
-                dst[(size_t)x * channels + c] = to_uint8(v);
-            }
-        }
-    }
+    /* Rows pass (into float), over the columns c0 .. c1 only. */
+    for (y = 0; y < out_h; ++y)
+        rows_pass(inter + (size_t)y * len,
+                  image + (size_t)rows.starts[y] * in_row +
+                      (size_t)c0 * channels,
+                  in_row, rows.weights + (size_t)y * rows.span,
+                  rows.counts[y], len);
+    /* Columns pass, clip and round. */
+    for (y = 0; y < out_h; ++y)
+        cols_pass(out + (size_t)y * out_w * channels, inter + (size_t)y * len,
+                  &cols, c0, out_w, channels);
     ok = 0;
 done:
     free(inter);
