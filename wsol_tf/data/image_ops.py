@@ -4,7 +4,7 @@ Everything here is usable eagerly and inside `Dataset.map`. All but
 `resized_crop` are plain TensorFlow (so `resize_image` also serves inside
 an exported SavedModel); `resized_crop` runs the package's C kernel of the
 same resize where it is built (`wsol_tf/data/_resample.c`), which computes
-TensorFlow's values about 2.5x faster.
+TensorFlow's values several times faster.
 """
 
 import functools
