@@ -76,11 +76,11 @@ def per_class_metrics(model_dir, split):
     return out
 
 
-def run_label(model_config):
-    """ "ICL (triplet)", "CAM", ... of a run's `ModelConfig`."""
-    if model_config.method == "icl":
-        return f"ICL ({model_config.contrastive_loss})"
-    return model_config.method.upper()
+def run_label(config):
+    """ "ICL (triplet)", "CAM", ... of a run's `ExperimentConfig`."""
+    if config.model.method == "icl":
+        return f"ICL ({config.loss.contrastive})"
+    return config.model.method.upper()
 
 
 def render(result):

@@ -3,6 +3,9 @@
 import numpy as np
 
 from bench import per_class
+from wsol_tf.config import ExperimentConfig
+from wsol_tf.config import LossConfig
+from wsol_tf.config import ModelConfig
 
 
 def _run(name, label, values):
@@ -32,3 +35,12 @@ def test_render_gives_each_class_mean_and_std_over_runs():
     for got, x, y in zip(cells[1:], a[1], b[1]):
         m, s = np.mean([x, y]), np.std([x, y], ddof=1)
         assert got == f"{m:.1f} ± {s:.1f}"
+
+
+def test_run_label_names_method_and_loss():
+    icl = ExperimentConfig(
+        model=ModelConfig(method="icl"), loss=LossConfig(contrastive="nt_xent")
+    )
+    assert per_class.run_label(icl) == "ICL (nt_xent)"
+    cam = ExperimentConfig(model=ModelConfig(method="cam"))
+    assert per_class.run_label(cam) == "CAM"

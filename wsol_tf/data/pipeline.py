@@ -37,7 +37,7 @@ def _threading():
     """One thread per op inside the pipeline: its maps run elements in
     parallel already, and an op that spreads one image over the cores as
     well only adds thread-pool spinning (bench/README.md, "Input
-    pipeline": +17 % images/s on 2 cores)."""
+    pipeline": as fast or faster on 2 cores)."""
     options = tf.data.Options()
     options.threading.max_intra_op_parallelism = 1
     return options
