@@ -68,11 +68,12 @@ def smoke_config(tmp, *extra):
     """`ExperimentConfig` of flags/smoke.flags on VGG16 (the fastest
     backbone to trace) at SMOKE_SIZE px, model_dir `tmp/run` and cache
     `tmp/cache`; `extra` flags come last and override."""
-    import copy
-
     from wsol_tf.cli import config_flags
 
-    fv = copy.deepcopy(flags.FLAGS)
+    # Only the config flags: a tool imported earlier in the same process
+    # (e.g. convert_weights) leaves required flags of its own in FLAGS.
+    fv = flags.FlagValues()
+    config_flags.define_config_flags(fv)
     flagfiles.parse_flags(
         [
             "train.py",
