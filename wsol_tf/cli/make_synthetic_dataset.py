@@ -15,6 +15,8 @@ from wsol_tf.cli import flagfiles
 from wsol_tf.cli.errors import run_tool
 from wsol_tf.config import DataConfig
 from wsol_tf.data import generate_synthetic_dataset
+from wsol_tf.data import synthetic_birds
+from wsol_tf.data import synthetic_render
 from wsol_tf.data.synthetic import STYLES
 
 _OUTPUT_DIR = flagfiles.define_once(
@@ -73,19 +75,22 @@ _BODY_RATE = flagfiles.define_once(
     flags.DEFINE_float,
     "body_rate",
     None,
-    "birds: P(body / wings / tail show the class's plumage); default 0.6.",
+    "birds: P(body / wings / tail show the class's plumage); default "
+    f"{synthetic_birds.BODY_RATE}.",
 )
 _CONTEXT_RATE = flagfiles.define_once(
     flags.DEFINE_float,
     "context_rate",
     None,
-    "birds: P(ground band is the class's context kind); default 0.2.",
+    "birds: P(ground band is the class's context kind); default "
+    f"{synthetic_birds.CONTEXT_RATE}.",
 )
 _DISTRACTORS = flagfiles.define_once(
     flags.DEFINE_float,
     "distractor_heads",
     None,
-    "heads: P(a head of another class in the background); default 0.4.",
+    "heads: P(a head of another class in the background); default "
+    f"{synthetic_render.DISTRACTOR_HEAD_PROBABILITY}.",
 )
 _OVERWRITE = flagfiles.define_once(
     flags.DEFINE_bool, "overwrite", False, "Replace output_dir."

@@ -89,6 +89,12 @@ def resize_image(image, size):
     resized = tf.image.resize(
         image, [size, size], method="bilinear", antialias=True
     )
+    return _round_to_uint8(resized)
+
+
+def _round_to_uint8(resized):
+    """A float resize back to uint8 as PIL rounds it: clip, round half to
+    even."""
     return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
 
 
@@ -104,8 +110,7 @@ def _scale_and_translate_crop(image, size, offset_y, offset_x, crop):
         kernel_type="triangle",
         antialias=True,
     )[0]
-    resized = tf.clip_by_value(resized, 0.0, 255.0)
-    return tf.cast(tf.round(resized), tf.uint8)
+    return _round_to_uint8(resized)
 
 
 def _c_crop(image, offset_y, offset_x, size, crop):
