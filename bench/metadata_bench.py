@@ -96,15 +96,12 @@ def main(argv):
     start = time.perf_counter()
     train = write_jpegs(FLAGS.root, FLAGS.num_files, FLAGS.classes)
     written = time.perf_counter() - start
-    files = sum(len(f) for _, _, f in os.walk(train))
-    size_gb = (
-        sum(
-            os.path.getsize(os.path.join(d, n))
-            for d, _, names in os.walk(train)
-            for n in names
-        )
-        / 1e9
-    )
+    file_bytes = [
+        os.path.getsize(os.path.join(d, n))
+        for d, _, names in os.walk(train)
+        for n in names
+    ]
+    files, size_gb = len(file_bytes), sum(file_bytes) / 1e9
     print(f"{files} JPEGs ({size_gb:.1f} GB) in {written:.0f} s", flush=True)
     evicted = drop_page_cache()
     t0 = time.perf_counter()

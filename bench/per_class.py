@@ -60,10 +60,9 @@ def per_class_metrics(model_dir, split):
         model_dir, "last", split
     )
     out = {"label": run_label(config), "classes": {}}
+    split_images = dataset.unbatch().cache()  # decoded once, not per class
     for c in range(config.data.num_classes):
-        images = dataset.unbatch().filter(
-            lambda e, c=c: tf.equal(e["labels"], c)
-        )
+        images = split_images.filter(lambda e, c=c: tf.equal(e["labels"], c))
         metrics = evaluate_model(
             model, images.batch(config.data.eval_batch_size), config.eval
         )

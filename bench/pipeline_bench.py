@@ -68,6 +68,12 @@ _ALL_CORES_ONLY = flags.DEFINE_bool(
     "Only the all-core rows, into --output (the bench runs itself so in a "
     "subprocess: TensorFlow's thread pools are sized once per process).",
 )
+_JPEG_ROOT = flags.DEFINE_string(
+    "jpeg_root",
+    "",
+    "JPEGs and metadata this bench wrote already (the all-core subprocess "
+    "times the same files); '' -> write --num_images into a temp folder.",
+)
 _OUTPUT = flags.DEFINE_string("output", "", "Result JSON (default: dated).")
 _FROM_JSON = flags.DEFINE_string(
     "from_json", "", "Render this result JSON only (no measuring)."
@@ -394,9 +400,9 @@ def scaling_rows(cfg):
     return rows
 
 
-def _all_cores_in_subprocess():
-    """The all-core rows, measured by this bench in a fresh process (this
-    one's TensorFlow pools are one thread wide)."""
+def _all_cores_in_subprocess(root):
+    """The all-core rows on the JPEGs in `root`, measured by this bench in
+    a fresh process (this one's TensorFlow pools are one thread wide)."""
     import subprocess
     import sys
 
@@ -409,7 +415,7 @@ def _all_cores_in_subprocess():
                 "bench.pipeline_bench",
                 "--all_cores_only",
                 f"--output={out}",
-                f"--num_images={_NUM.value}",
+                f"--jpeg_root={root}",
                 f"--passes={_PASSES.value}",
                 f"--repeats={_REPEATS.value}",
                 f"--batch_size={_BATCH.value}",
@@ -568,7 +574,7 @@ def main(argv):
         tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
     meta = make_tables.machine_info()
     with tempfile.TemporaryDirectory() as tmp:
-        root = write_dataset(tmp, _NUM.value)
+        root = _JPEG_ROOT.value or write_dataset(tmp, _NUM.value)
         files = sorted(
             os.path.join(root, "images", f)
             for f in os.listdir(os.path.join(root, "images"))
@@ -596,7 +602,7 @@ def main(argv):
         stages = stage_rows(files)
         print("options:")
         options = option_rows(files, cfg)
-    scaling = _all_cores_in_subprocess()
+        scaling = _all_cores_in_subprocess(root)
     path = _OUTPUT.value or make_tables.result_path(KIND, "json")
     result = {
         "settings": {
