@@ -280,6 +280,14 @@ class DataConfig(ConfigBase):
         low=1,
         high=3,
     )
+    synthetic_evidence_layout: Optional[int] = setting(
+        None,
+        "Synthetic 'synthetic' (birds) set with 3 evidence kinds: 0: class "
+        "k is decided by kind k % 3 (unset); 1: every head colour is "
+        "decided in each of the three ways.",
+        low=0,
+        high=1,
+    )
     synthetic_distractor_heads: Optional[float] = setting(
         None,
         "Synthetic 'synthetic_heads' set: probability of another class's "

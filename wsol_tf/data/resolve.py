@@ -23,6 +23,7 @@ _STYLE_FIELDS = {
         "synthetic_context_rate": "context_rate",
         "synthetic_class_offset": "class_offset",
         "synthetic_evidence_kinds": "evidence_kinds",
+        "synthetic_evidence_layout": "evidence_layout",
     },
     "heads": {"synthetic_distractor_heads": "distractor_heads"},
 }

@@ -71,10 +71,11 @@ _STYLE_OPTIONS = {
         "context_rate": synthetic_birds.CONTEXT_RATE,
         "class_offset": 0,
         "evidence_kinds": 1,
+        "evidence_layout": 0,
     },
 }
 # Style options that are integers (the others are probabilities in [0, 1]).
-_INT_OPTIONS = ("class_offset", "evidence_kinds")
+_INT_OPTIONS = ("class_offset", "evidence_kinds", "evidence_layout")
 
 
 def _render(renderer, seed, split, index, class_id, image_size, **options):
@@ -129,6 +130,7 @@ def render_birds_image(
     context_rate=synthetic_birds.CONTEXT_RATE,
     class_offset=0,
     evidence_kinds=1,
+    evidence_layout=0,
 ):
     """Renders image `index` of `split` of the "birds" style, as written.
 
@@ -151,6 +153,7 @@ def render_birds_image(
         context_rate=context_rate,
         class_offset=class_offset,
         evidence_kinds=evidence_kinds,
+        evidence_layout=evidence_layout,
     )
 
 
@@ -275,6 +278,8 @@ def _settings(
             _check_range(name, value, 0, renderer.MAX_CLASSES - num_classes)
         elif name == "evidence_kinds":
             synthetic_birds.evidence_kind(0, value)  # 1 or 3, else raises
+        elif name == "evidence_layout":
+            synthetic_birds.evidence_kind(0, 3, value)  # 0 or 1, else raises
         else:
             _check_range(name, value, 0.0, 1.0)
     settings = dict(
@@ -322,6 +327,7 @@ def generate_synthetic_dataset(
     context_rate=None,
     class_offset=None,
     evidence_kinds=None,
+    evidence_layout=None,
     distractor_heads=None,
     overwrite=False,
     progress=None,
@@ -356,6 +362,10 @@ def generate_synthetic_dataset(
             its head; 3: classes decided by the head, by the plumage of
             the whole object, or by both, in turn
             (`synthetic_birds.evidence_kind`).
+        evidence_layout: birds only, with 3 kinds; which classes get which
+            kind: 0 (default) "cyclic", class k by kind k % 3; 1
+            "balanced", every head colour in every kind
+            (`synthetic_birds.EVIDENCE_LAYOUTS`).
         distractor_heads: heads only; probability of a head of another
             class in the background (default 0.4).
         overwrite: replace an existing `root`.
@@ -385,6 +395,7 @@ def generate_synthetic_dataset(
         context_rate=context_rate,
         class_offset=class_offset,
         evidence_kinds=evidence_kinds,
+        evidence_layout=evidence_layout,
         distractor_heads=distractor_heads,
     )
     root = os.path.abspath(os.fspath(root))
@@ -449,6 +460,7 @@ def dataset_dir_name(settings):
         context_rate="x",
         class_offset="o",
         evidence_kinds="e",
+        evidence_layout="l",
     )
     for key, default in defaults.items():
         if s.get(key, default) != default:

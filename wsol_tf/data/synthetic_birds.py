@@ -86,10 +86,17 @@ BODY_RATE = 0.9
 CONTEXT_RATE = 0.2
 # Kinds of class evidence (`evidence_kinds`): with 1 every class is decided
 # by its head (the default set); with 3 generator class `look` is decided
-# by EVIDENCE_KINDS[look % 3]: "part" (its own head, plumage drawn as
+# by one of EVIDENCE_KINDS: "part" (its own head, plumage drawn as
 # `body_rate` says), "plumage" (its own plumage on body, wings and tail,
 # and a neutral head that no class owns) or "both" (own head and plumage).
+# Which one, `EVIDENCE_LAYOUTS`: "cyclic" (0) takes EVIDENCE_KINDS[look % 3];
+# as the head palette has 6 colours, the "part" classes then all have head
+# colours 0 and 3 (`synthetic_render.head_style`), and the "both" classes
+# colours 2 and 5. "balanced" (1) takes EVIDENCE_KINDS[(look + look // 6)
+# % 3]: over any 18 consecutive classes, every head colour is decided in
+# each of the three ways.
 EVIDENCE_KINDS = ("part", "plumage", "both")
+EVIDENCE_LAYOUTS = ("cyclic", "balanced")
 # Head styles >= MAX_CLASSES belong to no class: the "plumage" kind's heads.
 NEUTRAL_HEADS = (MAX_CLASSES, synthetic_render.MAX_CLASSES)
 
@@ -126,15 +133,26 @@ def plumage(style_class):
     )
 
 
-def evidence_kind(look, evidence_kinds=1):
-    """What decides generator class `look`: an `EVIDENCE_KINDS` name."""
+def evidence_kind(look, evidence_kinds=1, evidence_layout=0):
+    """What decides generator class `look`: an `EVIDENCE_KINDS` name.
+
+    `evidence_layout` indexes `EVIDENCE_LAYOUTS` (used with 3 kinds only).
+    """
     if evidence_kinds not in (1, len(EVIDENCE_KINDS)):
         raise ValueError(
             f"Expected evidence_kinds in (1, {len(EVIDENCE_KINDS)}). "
             f"Received: evidence_kinds={evidence_kinds}"
         )
+    if evidence_layout not in range(len(EVIDENCE_LAYOUTS)):
+        raise ValueError(
+            f"Expected evidence_layout in 0..{len(EVIDENCE_LAYOUTS) - 1} "
+            f"({', '.join(EVIDENCE_LAYOUTS)}). "
+            f"Received: evidence_layout={evidence_layout}"
+        )
     if evidence_kinds == 1:
         return "part"
+    if evidence_layout == 1:
+        look += look // len(synthetic_render.PALETTE)
     return EVIDENCE_KINDS[look % len(EVIDENCE_KINDS)]
 
 
@@ -293,6 +311,7 @@ def render_birds_example(
     context_rate=CONTEXT_RATE,
     class_offset=0,
     evidence_kinds=1,
+    evidence_layout=0,
 ):
     """Renders one image of class `class_id`; returns a `BirdExample`.
 
@@ -300,7 +319,8 @@ def render_birds_example(
     to generator class `class_id + class_offset`: a set of classes
     disjoint from another set's (the synthetic pretraining's source).
     The label stays `class_id`. `evidence_kinds` (1 or 3) sets what decides
-    each class (`evidence_kind`); 1 draws exactly as before it existed.
+    each class (`evidence_kind`, with `evidence_layout`); 1 draws exactly as
+    before it existed.
     """
     if not 0 <= class_offset <= MAX_CLASSES - num_classes:
         raise ValueError(
@@ -309,7 +329,7 @@ def render_birds_example(
             f"class_offset={class_offset}"
         )
     look = class_id + class_offset
-    kind = evidence_kind(look, evidence_kinds)
+    kind = evidence_kind(look, evidence_kinds, evidence_layout)
     side = min(width, height)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     two = rng.uniform() < TWO_OBJECT_PROBABILITY

@@ -49,7 +49,8 @@ class PretrainRecipe:
     starting at generator class `class_offset` (disjoint from the target's
     classes 0 .. K-1), `train_per_class` training images each, heads
     `head_scale` x larger and its own `seed`; `body_rate`, `context_rate`
-    and `evidence_kinds` are the generator's settings of the same names
+    `evidence_kinds` and `evidence_layout` are the generator's settings of
+    the same names
     (None: the generator's default). Adam with a cosine-decayed
     `learning_rate` for `steps` steps of `batch_size`; the target's image
     size, crop and normalisation. `val_per_class` / `test_per_class` size
@@ -67,6 +68,7 @@ class PretrainRecipe:
     body_rate: float = None
     context_rate: float = None
     evidence_kinds: int = None
+    evidence_layout: int = None
     val_per_class: int = None
     test_per_class: int = None
 
@@ -100,6 +102,11 @@ RECIPES = {
         test_per_class=10,
     ),
 }
+# mixed20 with the kinds spread over the head colours: in mixed20 every
+# "part" class has head colour 0 or 3 (kind = class % 3, colour = class %
+# 6), the colours of the default set's classes 0 and 3, and no class is
+# decided by a head of colour 1 or 4. Everything else as mixed20.
+RECIPES["balanced20"] = RECIPES["mixed20"].replace(evidence_layout=1)
 DEFAULT_RECIPE = "mixed20"
 SOURCE = RECIPES[DEFAULT_RECIPE]
 # Shipped weights files and their provenance records (package data).
@@ -121,6 +128,7 @@ def _source_data_config(data_config, recipe):
         synthetic_body_rate=recipe.body_rate,
         synthetic_context_rate=recipe.context_rate,
         synthetic_evidence_kinds=recipe.evidence_kinds,
+        synthetic_evidence_layout=recipe.evidence_layout,
         synthetic_train_per_class=recipe.train_per_class,
         synthetic_val_per_class=recipe.val_per_class or 8,
         synthetic_test_per_class=recipe.test_per_class or 1,
