@@ -412,6 +412,34 @@ def write_section(path, kind, body, append=True):
     return True
 
 
+def render_json_files(paths, render, kind, write_readme=False):
+    """Prints `render(result)` of each result JSON in `paths` (one text)
+    and, with `write_readme`, writes it into section `kind` of the bench
+    README. Returns the text."""
+    texts = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            texts.append(render(json.load(f)))
+    text = "\n\n".join(texts)
+    print(text)
+    if write_readme:
+        write_section(README, kind, text)
+    return text
+
+
+def finish_result(result, render, kind, output="", write_readme=False):
+    """Stamps the end of a measurement into `result["meta"]`, prints
+    `render(result)`, writes the JSON to `output` (if given) and, with
+    `write_readme`, section `kind` of the bench README."""
+    finish_meta(result["meta"])
+    text = render(result)
+    print(text)
+    if output:
+        write_json(output, result)
+    if write_readme:
+        write_section(README, kind, text)
+
+
 def update_readme(kinds=KINDS + ("train_cost_rerun",)):
     """Writes the newest result of each kind into the README sections.
 

@@ -13,7 +13,6 @@ A run is a model_dir of `tools/train.py` or `bench/quality_bench.py`; its
 config.json gives the dataset and the protocol.
 """
 
-import json
 import os
 
 from absl import app
@@ -111,14 +110,9 @@ def render(result):
 def main(argv):
     del argv
     if FLAGS.from_json:
-        texts = []
-        for path in FLAGS.from_json:
-            with open(path, encoding="utf-8") as f:
-                texts.append(render(json.load(f)))
-        text = "\n\n".join(texts)
-        print(text)
-        if FLAGS.write_readme:
-            make_tables.write_section(make_tables.README, KIND, text)
+        make_tables.render_json_files(
+            FLAGS.from_json, render, KIND, FLAGS.write_readme
+        )
         return
     if not FLAGS.runs:
         raise app.UsageError("--runs: expected one or more model_dirs.")
@@ -130,13 +124,9 @@ def main(argv):
             for run in FLAGS.runs
         ],
     }
-    make_tables.finish_meta(result["meta"])
-    text = render(result)
-    print(text)
-    if FLAGS.output:
-        make_tables.write_json(FLAGS.output, result)
-    if FLAGS.write_readme:
-        make_tables.write_section(make_tables.README, KIND, text)
+    make_tables.finish_result(
+        result, render, KIND, FLAGS.output, FLAGS.write_readme
+    )
 
 
 if __name__ == "__main__":

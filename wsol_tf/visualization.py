@@ -324,12 +324,15 @@ def spread_indices(labels, count):
     return sorted(chosen)
 
 
-def _samples(model, dataset, count):
+def _samples(model, dataset, count, labels=None):
     """(image, GT-class score map, GT boxes, label, predicted class) of
-    `count` images spread over the classes (`spread_indices`)."""
-    labels = np.concatenate(
-        [np.asarray(b["labels"]).reshape(-1) for b in dataset]
-    )
+    `count` images spread over the classes (`spread_indices`). `labels`:
+    the split's, in the dataset's order (None: one more pass to read
+    them)."""
+    if labels is None:
+        labels = np.concatenate(
+            [np.asarray(b["labels"]).reshape(-1) for b in dataset]
+        )
     wanted = set(spread_indices(labels, count))
     samples, start = [], 0
     for batch in dataset:
@@ -360,6 +363,7 @@ def visualize_split(
     threshold=None,
     suffix="test",
     curve=None,
+    labels=None,
 ):
     """Writes `cams_<suffix>.png` and `boxacc_curve_<suffix>.png`.
 
@@ -373,7 +377,9 @@ def visualize_split(
     best-matching red one (`box_iou`). The curve covers the whole split; pass
     `curve` (`BoxEvaluator.curve()` of this split, e.g. from
     `evaluate_model(..., return_details=True).box_curve`) to skip
-    recomputing it (only the grid's images are then run through the model).
+    recomputing it (only the grid's images are then run through the model),
+    and `labels` (the split's, in the dataset's order: `data.split_labels`)
+    to pick the grid's images without a pass over the split.
 
     Returns:
         dict with the PNG paths ("grid", "curve"; curve None without boxes),
@@ -382,7 +388,7 @@ def visualize_split(
     """
     if curve is None:
         curve = split_box_curve(model, dataset, eval_config)
-    samples = _samples(model, dataset, num_images)
+    samples = _samples(model, dataset, num_images, labels)
     result = {"curve": None}
     best = None
     if curve is not None:

@@ -349,17 +349,105 @@ def test_class_offset_gives_disjoint_class_looks_with_the_same_labels():
         )
 
 
-def test_class_offset_setting_reaches_the_generated_set(tmp_path):
-    cfg = DataConfig(
+def _tiny_set(tmp_path, **changes):
+    """A DataConfig of a 2-class set with one image per split and class."""
+    return DataConfig(
         cache_dir=str(tmp_path),
         synthetic_num_classes=2,
         synthetic_train_per_class=1,
         synthetic_val_per_class=1,
         synthetic_test_per_class=1,
         synthetic_image_size=64,
+        **changes,
     )
+
+
+def test_class_offset_setting_reaches_the_generated_set(tmp_path):
+    cfg = _tiny_set(tmp_path)
     plain = resolve_dataset(cfg).data_root
     shifted = resolve_dataset(cfg.replace(synthetic_class_offset=5)).data_root
     assert shifted != plain and shifted.endswith("_o5")
     with open(os.path.join(shifted, "synthetic.json")) as f:
         assert json.load(f)["class_offset"] == 5
+
+
+def _kinds_by_colour(layout, looks):
+    """{head colour index: sorted kinds} of generator classes `looks`."""
+    out = {}
+    for look in looks:
+        colour = PALETTE.index(head_style(look)[0])
+        kind = synthetic_birds.evidence_kind(look, 3, layout)
+        out.setdefault(colour, []).append(kind)
+    return {c: sorted(k) for c, k in sorted(out.items())}
+
+
+def test_cyclic_layout_ties_the_head_only_kind_to_two_colours():
+    # Classes 4..23 (the pretraining's source): class % 3 == 0 decides by
+    # the head alone, and class % 6 is the head colour.
+    got = _kinds_by_colour(0, range(4, 24))
+    assert [c for c, kinds in got.items() if "part" in kinds] == [0, 3]
+    assert [c for c, kinds in got.items() if "both" in kinds] == [2, 5]
+    assert [synthetic_birds.evidence_kind(k, 3) for k in range(4)] == [
+        "part",
+        "plumage",
+        "both",
+        "part",
+    ]
+
+
+def test_balanced_layout_decides_every_head_colour_in_every_way():
+    got = _kinds_by_colour(1, range(4, 22))  # 18 consecutive classes
+    assert got == {c: ["both", "part", "plumage"] for c in range(6)}
+    # (class + class // 6) % 3, written out for classes 4..9.
+    assert [synthetic_birds.evidence_kind(k, 3, 1) for k in range(4, 10)] == [
+        "plumage",
+        "both",
+        "plumage",
+        "both",
+        "part",
+        "plumage",
+    ]
+    assert synthetic_birds.evidence_kind(9, 1, 1) == "part"  # 1 kind: head
+    with pytest.raises(ValueError, match="Received: evidence_layout=2"):
+        synthetic_birds.evidence_kind(0, 3, 2)
+
+
+def test_evidence_layout_renders_the_kind_it_names():
+    # Class 6 (offset 4, label 2): "part" in the cyclic layout (its own red
+    # head), "plumage" in the balanced one (a neutral head of no class).
+    def head_colour_share(layout):
+        ex = render_birds_image(
+            3,
+            "train",
+            5,
+            2,
+            num_classes=20,
+            image_size=128,
+            class_offset=4,
+            evidence_kinds=3,
+            evidence_layout=layout,
+        )
+        head = ex.part_labels.max(0) == 1
+        red = np.asarray(head_style(6)[0])
+        return (np.abs(ex.image[head].astype(int) - red).max(-1) <= 8).mean()
+
+    assert head_colour_share(0) > 0.4
+    assert head_colour_share(1) == 0.0
+    # Layout 0 is the default: the same image as before the setting existed.
+    kwargs = dict(num_classes=20, image_size=96, class_offset=4)
+    kwargs.update(evidence_kinds=3)
+    a = render_birds_image(1, "val", 2, 7, **kwargs)
+    b = render_birds_image(1, "val", 2, 7, evidence_layout=0, **kwargs)
+    assert (a.image == b.image).all()
+
+
+def test_evidence_layout_setting_reaches_the_generated_set(tmp_path):
+    cfg = _tiny_set(tmp_path, synthetic_evidence_kinds=3)
+    root = resolve_dataset(cfg.replace(synthetic_evidence_layout=1)).data_root
+    assert root.endswith("_e3_l1")
+    with open(os.path.join(root, "synthetic.json")) as f:
+        assert json.load(f)["evidence_layout"] == 1
+    with pytest.raises(ValueError, match="evidence_layout"):
+        generate_synthetic_dataset(
+            str(tmp_path / "x"), evidence_kinds=3, evidence_layout=3
+        )

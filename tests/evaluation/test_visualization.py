@@ -113,3 +113,65 @@ def test_the_grid_takes_its_images_round_robin_over_the_classes():
     assert spread_indices(labels, 3) == [0, 3, 5]
     assert spread_indices(labels, 10) == [0, 1, 2, 3, 4, 5]
     assert spread_indices([2, 2, 1], 2) == [0, 2]
+
+
+class _CountedPasses:
+    """A list of batches that counts the passes over it."""
+
+    def __init__(self, batches):
+        self.batches, self.passes = batches, 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.batches)
+
+
+def test_given_labels_the_grid_reads_the_split_once(tmp_path):
+    # The curve given: only the grid reads the split.
+    curve = visualization.split_box_curve(
+        BlockCamModel(), [_batch(), _batch()], EvalConfig()
+    )
+    kwargs = dict(normalization="none", eval_config=EvalConfig(), threshold=0.5)
+    grids = []
+    for labels, passes in ((None, 2), (np.array([0, 1, 0, 1]), 1)):
+        split = _CountedPasses([_batch(), _batch()])
+        result = visualization.visualize_split(
+            BlockCamModel(),
+            split,
+            str(tmp_path / str(passes)),
+            num_images=2,
+            labels=labels,
+            curve=curve,
+            **kwargs,
+        )
+        assert split.passes == passes
+        grids.append(cv2.imread(result["grid"]))
+    np.testing.assert_array_equal(grids[0], grids[1])
+
+
+def test_split_labels_are_the_eval_datasets_labels_without_images(tmp_path):
+    from wsol_tf.config import DataConfig
+    from wsol_tf.data import build_dataset
+    from wsol_tf.data import resolve_dataset
+    from wsol_tf.data import split_labels
+
+    data = resolve_dataset(
+        DataConfig(
+            cache_dir=str(tmp_path),
+            synthetic_num_classes=3,
+            synthetic_train_per_class=1,
+            synthetic_val_per_class=2,
+            synthetic_test_per_class=2,
+            synthetic_image_size=48,
+            image_size=32,
+            resize_size=36,
+            eval_image_size=32,
+            batch_size=4,
+        )
+    )
+    got = split_labels(data, "test")
+    want = np.concatenate(
+        [b["labels"] for b in build_dataset(data, "test", training=False)]
+    )
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == np.int32 and sorted(got) == [0, 0, 1, 1, 2, 2]

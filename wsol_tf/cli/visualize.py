@@ -49,6 +49,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     flagfiles.quiet_logging()
     from wsol_tf import visualization
+    from wsol_tf.data import split_labels
 
     model, config, keras_path, run_dir, split, dataset = (
         trained.load_trained_split(
@@ -66,6 +67,7 @@ def main(argv):
         columns=COLUMNS.value,
         threshold=CAM_THRESHOLD.value,
         suffix=split,
+        labels=split_labels(config.data, split),
     )
     print(f"Wrote {result['grid']} and {result['curve']}")
 

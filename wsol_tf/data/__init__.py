@@ -13,6 +13,7 @@ from wsol_tf.data.metadata import read_metadata  # noqa: F401
 from wsol_tf.data.metadata import resolve_num_classes  # noqa: F401
 from wsol_tf.data.metadata import validate_dataset  # noqa: F401
 from wsol_tf.data.pipeline import build_dataset  # noqa: F401
+from wsol_tf.data.pipeline import split_labels  # noqa: F401
 from wsol_tf.data.resolve import default_cache_dir  # noqa: F401
 from wsol_tf.data.resolve import resolve_dataset  # noqa: F401
 from wsol_tf.data.synthetic import ensure_synthetic_dataset  # noqa: F401

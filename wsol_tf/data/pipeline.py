@@ -103,6 +103,22 @@ def _mask_metadata(data_config, split, meta):
     return mask_meta
 
 
+def _labels(meta):
+    return np.array([meta.labels[i] for i in meta.image_ids], np.int32)
+
+
+def split_labels(data_config, split):
+    """int32 labels of `split` in the order of its eval dataset
+    (`build_dataset(..., training=False)`), from the metadata alone: no
+    image is read."""
+    cfg = data_config
+    if not cfg.data_root or not cfg.metadata_root:
+        cfg = resolve_dataset(cfg)
+    return _labels(
+        read_metadata(cfg.metadata_root, split, cfg.data_root, cfg.num_classes)
+    )
+
+
 def _padded_boxes(meta, new_size, max_boxes):
     """Boxes of every image rescaled to `new_size` (None: original), padded."""
     count = max((len(meta.boxes.get(i, ())) for i in meta.image_ids), default=0)
@@ -166,7 +182,7 @@ def _train_parts(cfg, meta, with_boxes, drop_remainder):
         )
     tensors = {
         "path": [meta.path(i) for i in meta.image_ids],
-        "label": np.array([meta.labels[i] for i in meta.image_ids], np.int32),
+        "label": _labels(meta),
     }
     if with_boxes:
         tensors["image_id"] = list(meta.image_ids)
@@ -363,7 +379,7 @@ def _eval_dataset(cfg, meta, mask_meta):
     size, calls = cfg.eval_image_size, _parallel(cfg)
     tensors = {
         "path": [meta.path(i) for i in meta.image_ids],
-        "labels": np.array([meta.labels[i] for i in meta.image_ids], np.int32),
+        "labels": _labels(meta),
         "boxes": _padded_boxes(meta, (size, size), cfg.max_boxes),
         "image_ids": list(meta.image_ids),
     }

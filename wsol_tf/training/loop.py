@@ -16,6 +16,7 @@ from wsol_tf.callbacks import LocalizationMetricsCallback
 from wsol_tf.callbacks import StopOnNonFinite
 from wsol_tf.data import build_dataset
 from wsol_tf.data import name_undecodable_images
+from wsol_tf.data import split_labels
 from wsol_tf.data.pipeline import training_stream
 from wsol_tf.errors import CorruptFileError
 from wsol_tf.evaluation.box_evaluator import curve_best_thresholds
@@ -328,6 +329,7 @@ def finish(model, config, write_outputs=True):
             threshold=threshold,
             suffix=data.test_split,
             curve=details.box_curve,
+            labels=split_labels(data, data.test_split),
         )
     if write_outputs and train.export:
         report["saved_model"] = export_saved_model(
