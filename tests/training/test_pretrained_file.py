@@ -6,7 +6,6 @@ default run's configuration and, beside it, the JSON record written by
 the source val predictions and the file's sha256.
 """
 
-import dataclasses
 import glob
 import hashlib
 import json
@@ -65,7 +64,7 @@ def test_shipped_file_matches_its_record(record):
     assert digest == rec["sha256"]
     # The recipe is the named one in the code, and the key its settings'.
     recipe = pretrain.RECIPES[rec["recipe_name"]]
-    assert rec["recipe"] == dataclasses.asdict(recipe)
+    assert rec["recipe"] == pretrain.recipe_settings(recipe)
     model, data = _configs(rec)
     assert rec["key"] == json.loads(
         json.dumps(pretrain.weights_key(model, data, recipe))

@@ -96,7 +96,6 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     flagfiles.quiet_logging()
-    import dataclasses
     import datetime
 
     from wsol_tf import distribute
@@ -147,7 +146,7 @@ def main(argv):
         "command": "python tools/pretrain.py " + " ".join(sys.argv[1:]),
         "commit": commit,
         "recipe_name": pretrain.recipe_name(recipe),
-        "recipe": dataclasses.asdict(recipe),
+        "recipe": pretrain.recipe_settings(recipe),
         "key": pretrain.weights_key(model_config, data_config, recipe),
         "precision": distribute.resolve_precision(config.train.precision),
         "started": started.isoformat(timespec="seconds"),

@@ -144,6 +144,14 @@ def recipe_name(recipe):
     return next((k for k, v in RECIPES.items() if v == recipe), None)
 
 
+def recipe_settings(recipe):
+    """The recipe's set fields as a dict: unset (None) fields are left out,
+    so adding a field keeps old keys and records valid."""
+    return {
+        k: v for k, v in dataclasses.asdict(recipe).items() if v is not None
+    }
+
+
 def weights_key(model_config, data_config, recipe=None):
     """What the weights depend on: a JSON-able dict (the cache key)."""
     recipe = recipe or SOURCE
@@ -156,10 +164,7 @@ def weights_key(model_config, data_config, recipe=None):
         "resize_size": data_config.resize_size,
         "normalization": NORMALIZATION,
         "synthetic_image_size": data_config.synthetic_image_size,
-        # Unset (None) fields left out: adding one keeps old keys valid.
-        "recipe": {
-            k: v for k, v in dataclasses.asdict(recipe).items() if v is not None
-        },
+        "recipe": recipe_settings(recipe),
     }
 
 
