@@ -32,8 +32,9 @@ from wsol_tf.cli import flagfiles
 RECIPE = flagfiles.define_once(
     flags.DEFINE_string,
     "recipe",
-    "mixed20",
-    "Named pretraining recipe (pretrain.RECIPES).",
+    None,
+    "Named pretraining recipe (pretrain.RECIPES; default: the one that "
+    "--weights=synthetic uses, pretrain.DEFAULT_RECIPE).",
 )
 STEPS = flagfiles.define_once(
     flags.DEFINE_integer,
@@ -103,12 +104,13 @@ def main(argv):
     from wsol_tf.io_utils import write_json
     from wsol_tf.training import pretrain
 
-    if RECIPE.value not in pretrain.RECIPES:
+    recipe_name = RECIPE.value or pretrain.DEFAULT_RECIPE
+    if recipe_name not in pretrain.RECIPES:
         raise FlagError(
             f"--recipe: expected one of {sorted(pretrain.RECIPES)}. "
-            f"Received: {RECIPE.value!r}"
+            f"Received: {recipe_name!r}"
         )
-    recipe = pretrain.RECIPES[RECIPE.value]
+    recipe = pretrain.RECIPES[recipe_name]
     if STEPS.value:
         recipe = recipe.replace(steps=STEPS.value)
     config = config_flags.config_from_flags()
