@@ -583,7 +583,11 @@ def compare_markdown(results):
     others = differing_settings([result["base"] for _, result in results])
     rows = []
     for (path, result), other in zip(results, others):
-        recipe = ", ".join(result.get("pretrain_recipe") or []) or "default"
+        # Without --pretrain_recipe: the weights file the runs started
+        # from (its name holds the digest of its recipe and settings).
+        weights = result["base"].get("model", {}).get("weights") or "default"
+        recipe = ", ".join(result.get("pretrain_recipe") or [])
+        recipe = recipe or os.path.basename(weights)
         train = result["base"]["train"]
         lr, epochs = train.get("learning_rate", "n/a"), train["epochs"]
         order = list(labels)

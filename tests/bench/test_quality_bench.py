@@ -132,15 +132,27 @@ def test_compare_markdown_lists_every_run_with_its_recipe():
                 },
             ),
             ("y.json", {"base": {"train": {"epochs": 40}}, "runs": runs[1:]}),
+            (
+                "z.json",
+                {
+                    "base": {
+                        "train": {"epochs": 20},
+                        "model": {"weights": "/p/resnet50_abc.weights.h5"},
+                    },
+                    "runs": runs[1:],
+                },
+            ),
         ]
     )
     lines = text.splitlines()
-    assert len(lines) == 2 + 3
+    assert len(lines) == 2 + 4
     assert lines[2].startswith(
         "| x.json | body_rate=1.0 | 0.001 | 20 | - | CAM | 0 |"
     )
     assert "| ICL (triplet) | 1 |" in lines[3] and "| 40.1 |" in lines[3]
     assert lines[4].startswith("| y.json | default | n/a | 40 | - | CAM | 0 |")
+    # Without --pretrain_recipe, the weights file the runs started from.
+    assert lines[5].startswith("| z.json | resnet50_abc.weights.h5 | n/a | 20 |")
 
 
 def test_differing_settings_names_what_changed_between_results():
