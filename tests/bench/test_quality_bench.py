@@ -104,9 +104,12 @@ def test_pretrain_recipe_entries_replace_fields_with_their_types():
     assert isinstance(recipe.steps, int)
     # The other fields are the shipped recipe's; a name picks another.
     assert recipe.num_classes == pretrain.SOURCE.num_classes
-    assert recipe.replace(body_rate=None, steps=1).replace(
-        steps=pretrain.SOURCE.steps, body_rate=pretrain.SOURCE.body_rate
-    ) == pretrain.SOURCE
+    assert (
+        recipe.replace(body_rate=None, steps=1).replace(
+            steps=pretrain.SOURCE.steps, body_rate=pretrain.SOURCE.body_rate
+        )
+        == pretrain.SOURCE
+    )
     old = quality_bench.pretrain_recipe(["heads8", "steps=20"])
     assert old == pretrain.RECIPES["heads8"].replace(steps=20)
     with pytest.raises(ValueError, match="--pretrain_recipe=colour=1"):
@@ -152,7 +155,9 @@ def test_compare_markdown_lists_every_run_with_its_recipe():
     assert "| ICL (triplet) | 1 |" in lines[3] and "| 40.1 |" in lines[3]
     assert lines[4].startswith("| y.json | default | n/a | 40 | - | CAM | 0 |")
     # Without --pretrain_recipe, the weights file the runs started from.
-    assert lines[5].startswith("| z.json | resnet50_abc.weights.h5 | n/a | 20 |")
+    assert lines[5].startswith(
+        "| z.json | resnet50_abc.weights.h5 | n/a | 20 |"
+    )
 
 
 def test_differing_settings_names_what_changed_between_results():
