@@ -71,11 +71,11 @@ def painted_inputs(image, part_labels):
 def split_inputs(data_config, split, size):
     """Labels [N] and {input name: float32 [N, size, size, 3] (0-255)}."""
     import numpy as np
-    import tensorflow as tf
 
     from wsol_tf.data import read_metadata
     from wsol_tf.data import synthetic
     from wsol_tf.data.image_ops import read_image
+    from wsol_tf.data.image_ops import resize_image
 
     meta = read_metadata(
         data_config.metadata_root, split, data_config.data_root
@@ -90,8 +90,7 @@ def split_inputs(data_config, split, size):
         drawn = np.asarray(read_image(path))
         images = (drawn, *painted_inputs(drawn, ex.part_labels.max(0)))
         for name, image in zip(INPUTS, images):
-            resized = tf.image.resize(image[None], (size, size), antialias=True)
-            out[name].append(np.clip(np.round(resized[0]), 0, 255))
+            out[name].append(np.asarray(resize_image(image, size), np.float32))
     return np.asarray(labels), {k: np.stack(v) for k, v in out.items()}
 
 
@@ -127,37 +126,24 @@ def run_top1(model, labels, inputs, normalization):
 def source_answers(config, labels, inputs, top=3):
     """{input: {class: [[source generator class, kind, images], ...]}} of
     the source classifier of `config.model.weights`."""
-    from wsol_tf.backbones import weights_file
-    from wsol_tf.data import synthetic_birds
     from wsol_tf.training import pretrain
 
     with open(pretrain.record_path(config.model.weights)) as f:
         record = json.load(f)
     recipe = pretrain.RECIPES[record["recipe_name"]]
-    model = pretrain.build_source_model(config.model, config.data, recipe)
-    _, layers = weights_file.read_weights_file(config.model.weights)
-    network = {layer.name: layer for layer in model.network.layers}
-    for name, values in layers.items():
-        network[name].set_weights(values)
+    model = pretrain.load_source_model(
+        config.model.weights, config.model, config.data, recipe
+    )
     out = {}
     for name, images in inputs.items():
         pred = _logits(model, images, config.data.normalization).argmax(-1)
         out[name] = {}
         for c in sorted(set(labels.tolist())):
             looks = pred[labels == c] + recipe.class_offset
+            counts = collections.Counter(looks.tolist()).most_common(top)
             out[name][str(c)] = [
-                [
-                    int(look),
-                    synthetic_birds.evidence_kind(
-                        int(look),
-                        recipe.evidence_kinds or 1,
-                        recipe.evidence_layout or 0,
-                    ),
-                    n,
-                ]
-                for look, n in collections.Counter(looks.tolist()).most_common(
-                    top
-                )
+                [int(look), recipe.evidence_kind(int(look)), n]
+                for look, n in counts
             ]
     return {"recipe": record["recipe_name"], "answers": out}
 

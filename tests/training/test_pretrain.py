@@ -171,3 +171,15 @@ def test_source_body_rate_reaches_the_source_set_and_the_key(configs):
     assert pretrain.weights_path(model_config, data, TINY).endswith(
         f"_{digest[:10]}.weights.h5"
     )
+
+
+def test_a_recipe_names_the_evidence_kind_of_its_source_classes():
+    # balanced20: kind (class + class // 6) % 3, written out for 4..9;
+    # mixed20: class % 3; heads8 (fields unset): every class by its head.
+    balanced = [
+        pretrain.RECIPES["balanced20"].evidence_kind(k) for k in range(4, 10)
+    ]
+    assert balanced == ["plumage", "both", "plumage", "both", "part", "plumage"]
+    mixed = [pretrain.RECIPES["mixed20"].evidence_kind(k) for k in range(4, 10)]
+    assert mixed == ["plumage", "both", "part", "plumage", "both", "part"]
+    assert pretrain.RECIPES["heads8"].evidence_kind(5) == "part"

@@ -133,11 +133,9 @@ def test_loading_gives_the_recorded_source_accuracy(record, tmp_path):
     source = pretrain.source_dataset(
         data, recipe.replace(train_per_class=1, test_per_class=1)
     )
-    model = pretrain.build_source_model(model_config, data, recipe)
-    _, layers = weights_file.read_weights_file(_weights(record))
-    network = {layer.name: layer for layer in model.network.layers}
-    for name, values in layers.items():
-        network[name].set_weights(values)
+    model = pretrain.load_source_model(
+        _weights(record), model_config, data, recipe
+    )
     preds, labels = pretrain.source_predictions(model, source)
     assert _base36(labels) == rec["check"]["labels"]
     recorded = rec["check"]["predictions"]

@@ -107,16 +107,23 @@ def _labels(meta):
     return np.array([meta.labels[i] for i in meta.image_ids], np.int32)
 
 
+def _split_metadata(data_config, split):
+    """`(resolved DataConfig, WSOLMetadata of split)`: the config is
+    resolved (`resolve_dataset`) when it lacks its data or metadata root."""
+    cfg = data_config
+    if not cfg.data_root or not cfg.metadata_root:
+        cfg = resolve_dataset(cfg)
+    meta = read_metadata(
+        cfg.metadata_root, split, cfg.data_root, cfg.num_classes
+    )
+    return cfg, meta
+
+
 def split_labels(data_config, split):
     """int32 labels of `split` in the order of its eval dataset
     (`build_dataset(..., training=False)`), from the metadata alone: no
     image is read."""
-    cfg = data_config
-    if not cfg.data_root or not cfg.metadata_root:
-        cfg = resolve_dataset(cfg)
-    return _labels(
-        read_metadata(cfg.metadata_root, split, cfg.data_root, cfg.num_classes)
-    )
+    return _labels(_split_metadata(data_config, split)[1])
 
 
 def _padded_boxes(meta, new_size, max_boxes):
@@ -359,16 +366,11 @@ def training_stream(
     >>> ds, steps = training_stream(cfg, "train", start_epoch=2)
     >>> model.fit(ds, epochs=6, initial_epoch=2, steps_per_epoch=steps)
     """
-    cfg = data_config
-    if not cfg.data_root or not cfg.metadata_root:
-        cfg = resolve_dataset(cfg)
     if int(start_epoch) < 0:
         raise ValueError(
             f"Expected start_epoch >= 0. Received: start_epoch={start_epoch}"
         )
-    meta = read_metadata(
-        cfg.metadata_root, split, cfg.data_root, cfg.num_classes
-    )
+    cfg, meta = _split_metadata(data_config, split)
     _check_files_exist(meta)
     return _train_stream(
         cfg, meta, drop_remainder, int(start_epoch), steps_per_epoch
@@ -464,12 +466,7 @@ def build_dataset(
     >>> cfg = resolve_dataset(DataConfig(batch_size=8))
     >>> images, labels = next(iter(build_dataset(cfg, "train", True)))
     """
-    cfg = data_config
-    if not cfg.data_root or not cfg.metadata_root:
-        cfg = resolve_dataset(cfg)
-    meta = read_metadata(
-        cfg.metadata_root, split, cfg.data_root, cfg.num_classes
-    )
+    cfg, meta = _split_metadata(data_config, split)
     if training:
         _check_files_exist(meta)
         ds = _train_dataset(cfg, meta, with_boxes, drop_remainder)

@@ -75,6 +75,21 @@ class PretrainRecipe:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def evidence_kind(self, look):
+        """What decides generator class `look` in this recipe's source set
+        (`synthetic_birds.evidence_kind`; unset fields: its defaults)."""
+        from wsol_tf.data import synthetic_birds
+
+        settings = {
+            k: v
+            for k, v in (
+                ("evidence_kinds", self.evidence_kinds),
+                ("evidence_layout", self.evidence_layout),
+            )
+            if v is not None
+        }
+        return synthetic_birds.evidence_kind(look, **settings)
+
 
 # Named recipes (`tools/pretrain.py --recipe=NAME`).
 RECIPES = {
@@ -276,6 +291,17 @@ def build_source_model(model_config, data_config, recipe=None):
         ),
         image_size=data_config.image_size,
     )
+
+
+def load_source_model(weights, model_config, data_config, recipe=None):
+    """The source CAM classifier of a recipe with the network (`fc`
+    included) of the wsol_tf weights file `weights` (`write_pretrained`)."""
+    model = build_source_model(model_config, data_config, recipe)
+    _, layers = weights_file.read_weights_file(weights)
+    network = {layer.name: layer for layer in model.network.layers}
+    for name, values in layers.items():
+        network[name].set_weights(values)
+    return model
 
 
 def source_dataset(data_config, recipe=None):
