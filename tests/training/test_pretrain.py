@@ -104,6 +104,41 @@ def test_cache_key_follows_what_changes_the_weights(configs):
         assert other != base
 
 
+def test_one_file_serves_both_feature_map_sizes(configs):
+    """The stand-in is pretrained at the standard strides and loaded into
+    the stride-8 variant unchanged (strides change no weight's shape), as
+    ImageNet weights are: same cache path, and a target with
+    `large_feature_map` gets the file's weights and a CAM of twice the
+    side (resnet50 at 32 px: 2 x 2 -> 4 x 4)."""
+    from wsol_tf.backbones import feature_map_size
+
+    model_config, data = configs
+    large = model_config.replace(large_feature_map=True)
+    path = pretrain.weights_path(model_config, data, TINY)
+    assert pretrain.weights_path(large, data, TINY) == path
+    assert pretrain.weights_key(large, data, TINY)["large_feature_map"] is (
+        False
+    )
+    source = pretrain.build_source_model(large, data, TINY)
+    images = np.zeros((1, 32, 32, 3), "float32")
+    _, cams = source.compute_cams(images, [0])
+    assert np.asarray(cams).shape[1:3] == (2, 2)  # the source: stride 16
+    path = pretrain.ensure_synthetic_weights(
+        large, data, precision="float32", recipe=TINY, verbose=False
+    )
+    target = build_model(
+        large.replace(num_classes=2, weights=path), image_size=32
+    )
+    with h5py.File(path, "r") as f:
+        conv = f["layers"]["conv4_block1_1_conv"]["0"][()]
+    np.testing.assert_array_equal(
+        target.network.get_layer("conv4_block1_1_conv").get_weights()[0], conv
+    )
+    _, cams = target.compute_cams(images, [0])
+    side = feature_map_size("resnet50", 32, large_feature_map=True)
+    assert side == 4 and np.asarray(cams).shape[1:3] == (side, side)
+
+
 def test_resolve_experiment_swaps_synthetic_for_the_cached_file(
     configs, monkeypatch, tmp_path
 ):

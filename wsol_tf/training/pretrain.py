@@ -14,8 +14,10 @@ The file is a wsol_tf weights file (`backbones/weights_file.py`, layout
 "keras", with the normalisation it was trained with), so `build_model`
 loads it like any other. The target's classifier starts from scratch, as
 CUB's does from ImageNet. The cache key hashes everything that changes the
-weights (architecture, width, feature-map size, input size, source set,
-recipe), so a changed setting never reuses a stale file.
+weights (architecture, width, input size, source set, recipe), so a
+changed setting never reuses a stale file. The source classifier is
+trained at the backbone's standard strides and serves both feature-map
+sizes (`source_model_config`).
 """
 
 import dataclasses
@@ -168,9 +170,19 @@ def recipe_settings(recipe):
     }
 
 
+def source_model_config(model_config):
+    """The configuration the source classifier is pretrained in: the
+    target's, at the backbone's standard strides. `large_feature_map`
+    changes strides and pools, never a weight's shape, so one file serves
+    both variants, as ImageNet weights (trained at stride 32) serve
+    wsolevaluation's stride-16 and stride-8 variants."""
+    return model_config.replace(large_feature_map=False)
+
+
 def weights_key(model_config, data_config, recipe=None):
     """What the weights depend on: a JSON-able dict (the cache key)."""
     recipe = recipe or SOURCE
+    model_config = source_model_config(model_config)
     return {
         "format": FORMAT,
         "architecture": model_config.architecture,
@@ -286,7 +298,7 @@ def build_source_model(model_config, data_config, recipe=None):
 
     recipe = recipe or SOURCE
     return build_model(
-        model_config.replace(
+        source_model_config(model_config).replace(
             method="cam", num_classes=recipe.num_classes, weights=None
         ),
         image_size=data_config.image_size,
@@ -419,9 +431,9 @@ def ensure_synthetic_weights(
     are pretrained on first use and cached.
 
     Args:
-        model_config: the target's `ModelConfig` (its architecture, width
-            and feature-map size are pretrained; its method is not: the
-            source model is a plain CAM classifier).
+        model_config: the target's `ModelConfig` (its architecture and
+            width are pretrained, at the standard strides; its method is
+            not: the source model is a plain CAM classifier).
         data_config: the target's `DataConfig` (image size, crop,
             normalisation and cache directory).
         precision: dtype policy of the pretraining (`TrainConfig.precision`).
