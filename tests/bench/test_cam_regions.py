@@ -149,8 +149,8 @@ def test_evidence_ceiling_of_a_uniform_object_map_is_100(birds):
         birds, EvalConfig(), SIZE, weights=((1.0, 1.0),)
     )
     assert row["mean"] == pytest.approx(100.0)
-    # The head alone, at the CAM resolution of the demo (8 x 8 at 128 px,
-    # here 3 x 3 at 48), finds boxes far smaller than the objects'.
+    # The head alone, at a coarse CAM resolution (stride 16: 8 x 8 at
+    # 128 px, here 3 x 3 at 48), finds boxes far smaller than the objects'.
     (row,) = cam_regions.evidence_ceiling(
         birds, EvalConfig(), 3, weights=((0.0, 0.0),)
     )
