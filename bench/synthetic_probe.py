@@ -138,7 +138,11 @@ def _render_split(split, per_class, size):
     for index in range(per_class * _NUM_CLASSES):
         label = index % _NUM_CLASSES
         ex = synthetic.render_birds_image(
-            _SEED, split, index, label, num_classes=_NUM_CLASSES,
+            _SEED,
+            split,
+            index,
+            label,
+            num_classes=_NUM_CLASSES,
             image_size=128,
         )
         for name, image in _views(ex).items():
@@ -213,17 +217,29 @@ def centred_box_baseline(boxes):
         hits = [
             np.mean(
                 [
-                    max(_iou((0.5 - s / 2, 0.5 - s / 2, 0.5 + s / 2,
-                              0.5 + s / 2), g) for g in image) >= delta
+                    max(
+                        _iou(
+                            (
+                                0.5 - s / 2,
+                                0.5 - s / 2,
+                                0.5 + s / 2,
+                                0.5 + s / 2,
+                            ),
+                            g,
+                        )
+                        for g in image
+                    )
+                    >= delta
                     for image in boxes
                 ]
             )
             for s in sides
         ]
         accuracy.append(100.0 * float(max(hits)))
-    return dict(zip(("iou30", "iou50", "iou70"), accuracy), mean=float(
-        np.mean(accuracy)
-    ))
+    return dict(
+        zip(("iou30", "iou50", "iou70"), accuracy),
+        mean=float(np.mean(accuracy)),
+    )
 
 
 def dataset_properties(num_classes=4, per_split=(64, 8, 16)):
@@ -237,8 +253,12 @@ def dataset_properties(num_classes=4, per_split=(64, 8, 16)):
     for split, per_class in zip(synthetic.SPLITS, per_split):
         for index in range(per_class * num_classes):
             ex = synthetic.render_birds_image(
-                _SEED, split, index, index // per_class,
-                num_classes=num_classes, image_size=128,
+                _SEED,
+                split,
+                index,
+                index // per_class,
+                num_classes=num_classes,
+                image_size=128,
             )
             pixels = ex.image.shape[0] * ex.image.shape[1]
             objects.append(len(ex.boxes))
@@ -246,24 +266,26 @@ def dataset_properties(num_classes=4, per_split=(64, 8, 16)):
             for lab in ex.part_labels:
                 for value, name in enumerate(synthetic_birds.PART_NAMES):
                     if value:
-                        part_share[name].append((lab == value).sum() / (
-                            (lab > 0).sum()
-                        ))
+                        part_share[name].append(
+                            (lab == value).sum() / ((lab > 0).sum())
+                        )
             height, width = ex.image.shape[:2]
             if split == "test":
                 test_boxes.append(
                     [
-                        (x0 / width, y0 / height, (x1 + 1) / width,
-                         (y1 + 1) / height)
+                        (
+                            x0 / width,
+                            y0 / height,
+                            (x1 + 1) / width,
+                            (y1 + 1) / height,
+                        )
                         for x0, y0, x1, y1 in ex.boxes
                     ]
                 )
             for x0, y0, x1, y1 in ex.boxes:
                 w, h = x1 - x0 + 1, y1 - y0 + 1
                 box_area.append(w * h / pixels)
-                box_side.append(
-                    (w / ex.image.shape[1], h / ex.image.shape[0])
-                )
+                box_side.append((w / ex.image.shape[1], h / ex.image.shape[0]))
 
     def pct(values):
         points = (0, 10, 50, 90, 100)
@@ -346,9 +368,7 @@ def markdown(results):
             f"| {name} | {q['mean']} | {q['p0']} | {q['p10']} | {q['p50']} "
             f"| {q['p90']} | {q['p100']} |"
         )
-    counts = ", ".join(
-        f"{n}: {c}" for n, c in d["objects_per_image"].items()
-    )
+    counts = ", ".join(f"{n}: {c}" for n, c in d["objects_per_image"].items())
     lines.append("")
     lines.append(f"Objects per image ({d['images']} images): {counts}.")
     if "centred_square_box_maxboxacc_v2" in d:

@@ -85,22 +85,27 @@ class TrainConfig(ConfigBase):
         choices=STRATEGIES,
     )
     tpu_address: str = setting(
-        "", "TPU name or grpc:// address for --strategy=tpu.",
+        "",
+        "TPU name or grpc:// address for --strategy=tpu.",
         affects_result=False,
     )
     seed: int = setting(
         0, "Random seed: data order, initialisation and dropout draws."
     )
     eval_every_epochs: int = setting(
-        1, "Evaluate the val split every N epochs (0: never).", low=0,
+        1,
+        "Evaluate the val split every N epochs (0: never).",
+        low=0,
         affects_result=False,
     )
     export: bool = setting(
-        True, "Export a SavedModel to <model_dir>/saved_model at the end.",
+        True,
+        "Export a SavedModel to <model_dir>/saved_model at the end.",
         affects_result=False,
     )
     visualize: bool = setting(
-        True, "Write CAM grids and the BoxAcc curve at the end.",
+        True,
+        "Write CAM grids and the BoxAcc curve at the end.",
         affects_result=False,
     )
     overwrite: bool = setting(
@@ -141,12 +146,16 @@ class DataConfig(ConfigBase):
         affects_result=False,
     )
     mask_metadata_root: str = setting(
-        "", "Metadata with OpenImages-style masks for PxAP at evaluation "
-        "('' -> none).", affects_result=False,
+        "",
+        "Metadata with OpenImages-style masks for PxAP at evaluation "
+        "('' -> none).",
+        affects_result=False,
     )
     cache_dir: str = setting(
-        "", "Where the synthetic set is generated ('' -> $WSOL_TF_CACHE or "
-        "~/.cache/wsol_tf).", affects_result=False,
+        "",
+        "Where the synthetic set is generated ('' -> $WSOL_TF_CACHE or "
+        "~/.cache/wsol_tf).",
+        affects_result=False,
     )
     num_classes: Optional[int] = setting(
         None,
@@ -158,11 +167,13 @@ class DataConfig(ConfigBase):
         "train", "Split used for training (train-weaksup)."
     )
     val_split: str = setting(
-        "val", "Split evaluated every epoch (train-fullsup).",
+        "val",
+        "Split evaluated every epoch (train-fullsup).",
         affects_result=False,
     )
     test_split: str = setting(
-        "test", "Split evaluated once at the end (reported numbers).",
+        "test",
+        "Split evaluated once at the end (reported numbers).",
         affects_result=False,
     )
     resize_size: int = setting(
@@ -209,11 +220,15 @@ class DataConfig(ConfigBase):
         affects_result=False,
     )
     num_parallel_calls: int = setting(
-        -1, "tf.data parallelism (-1: AUTOTUNE).", low=-1,
+        -1,
+        "tf.data parallelism (-1: AUTOTUNE).",
+        low=-1,
         affects_result=False,
     )
     max_boxes: int = setting(
-        0, "GT boxes per image after padding (0: max of the split).", low=0,
+        0,
+        "GT boxes per image after padding (0: max of the split).",
+        low=0,
         affects_result=False,
     )
     seed: int = same_as(TrainConfig, "seed")
@@ -466,25 +481,39 @@ class EvalConfig(ConfigBase):
     """
 
     cam_curve_interval: float = setting(
-        0.001, "CAM threshold step (protocol, training: 0.001).",
-        low=0, high=1, low_open=True, high_open=True,
+        0.001,
+        "CAM threshold step (protocol, training: 0.001).",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
         affects_result=False,
     )
     multi_contour_eval: bool = setting(
-        True, "Boxes from all contours (MaxBoxAccV2) instead of the largest.",
+        True,
+        "Boxes from all contours (MaxBoxAccV2) instead of the largest.",
         affects_result=False,
     )
     iou_thresholds: Tuple[int, ...] = setting(
-        (30, 50, 70), "IoU thresholds in percent for MaxBoxAcc.",
-        low=0, high=100, low_open=True, affects_result=False,
+        (30, 50, 70),
+        "IoU thresholds in percent for MaxBoxAcc.",
+        low=0,
+        high=100,
+        low_open=True,
+        affects_result=False,
     )
     loc_threshold: Optional[float] = setting(
-        None, "CAM threshold of Top-1 / GT-known Loc (unset: the optimal "
-        "one).", low=0, high=1, high_open=True, affects_result=False,
+        None,
+        "CAM threshold of Top-1 / GT-known Loc (unset: the optimal one).",
+        low=0,
+        high=1,
+        high_open=True,
+        affects_result=False,
     )
     loc_multi_contour: bool = setting(
-        False, "GT-known / Top-1 Loc: boxes from all contours (else the "
-        "largest).", affects_result=False,
+        False,
+        "GT-known / Top-1 Loc: boxes from all contours (else the largest).",
+        affects_result=False,
     )
     pxap: bool = setting(
         True, "Compute PxAP when the split has masks.", affects_result=False

@@ -254,8 +254,10 @@ def test_infer_num_classes(make_split):
     # Labels must cover 0..max (issue 13): 4 and 2 alone are now a gap
     # (tests/data/test_metadata_labels.py).
     root = make_split(
-        {"class_labels.txt": "x/a.jpg,4\nx/b.jpg,2\nx/c.jpg,0\nx/d.jpg,3\n"
-         "x/e.jpg,1"}
+        {
+            "class_labels.txt": "x/a.jpg,4\nx/b.jpg,2\nx/c.jpg,0\nx/d.jpg,3\n"
+            "x/e.jpg,1"
+        }
     )
     assert infer_num_classes(root, "test") == 5
     with pytest.raises(MetadataError, match=r"class_labels.txt:1: expected 2"):

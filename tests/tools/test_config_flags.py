@@ -76,10 +76,14 @@ def test_mirrored_fields_have_no_flag_of_their_own():
     # one definition each, owned by TrainConfig / DataConfig.
     holders = config_flags.HOLDERS
     assert "seed" in holders and "num_classes" in holders
-    assert len(holders) == sum(
-        len(dataclasses.fields(cls))
-        for cls in config_lib.ExperimentConfig._PARTS.values()
-    ) - 2
+    assert (
+        len(holders)
+        == sum(
+            len(dataclasses.fields(cls))
+            for cls in config_lib.ExperimentConfig._PARTS.values()
+        )
+        - 2
+    )
     assert settings.spec_of(config_lib.DataConfig, "seed").same_as
     assert settings.spec_of(config_lib.ModelConfig, "num_classes").same_as
 

@@ -45,7 +45,10 @@ def test_train_rejects_the_flags_of_the_model_reading_tools():
     for script in ("train", "evaluate", "export", "visualize"):
         out = subprocess.run(
             [sys.executable, "-c", code, f"{REPO}/tools/{script}.py"],
-            capture_output=True, text=True, cwd=REPO, timeout=240,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=240,
             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
         )
         defined[script] = out.stdout.strip()

@@ -33,8 +33,8 @@ TORCHVISION_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def _images():
-    return np.random.default_rng(0).uniform(0, 255, (2, 6, 6, 3)).astype(
-        "float32"
+    return (
+        np.random.default_rng(0).uniform(0, 255, (2, 6, 6, 3)).astype("float32")
     )
 
 
@@ -51,8 +51,9 @@ def fed_input(normalization):
     )
 
 
-def assert_feeds_what_weights_need(normalization, architecture, weights,
-                                   layout="keras"):
+def assert_feeds_what_weights_need(
+    normalization, architecture, weights, layout="keras"
+):
     images = _images()
     np.testing.assert_allclose(
         fed_input(normalization)(images),
@@ -68,7 +69,10 @@ def _weights_file(tmp_path, architecture, layout, layers=None):
     layers = layers or {"conv6": [np.zeros((1, 1, 1, 1), "float32")]}
     normalization = {"torchvision": "imagenet", "keras": "caffe"}[layout]
     weights_file.save_weights_file(
-        path, layers, architecture=architecture, layout=layout,
+        path,
+        layers,
+        architecture=architecture,
+        layout=layout,
         normalization=normalization,
     )
     return path
@@ -107,8 +111,9 @@ def test_contradiction_is_one_line_naming_both_flags(tmp_path):
         "resnet50: keras.applications weights need 'caffe'"
     )
     path = _weights_file(tmp_path, "vgg16", "torchvision")
-    with pytest.raises(ValueError, match="torchvision-layout weights need "
-                       "'imagenet'"):
+    with pytest.raises(
+        ValueError, match="torchvision-layout weights need 'imagenet'"
+    ):
         resolve_normalization("caffe", "vgg16", path)
     with pytest.raises(ValueError, match="need 'tf'"):
         resolve_normalization("caffe", "inceptionv3", "imagenet")
@@ -188,15 +193,16 @@ def test_pretrained_classifier_decision_table(architecture, method, dataset):
     expected = _reference_keeps_fc(architecture, method, dataset)
     assert loads_pretrained_classifier(model, dataset) == expected
     # Never without weights, nor for another class count.
-    assert not loads_pretrained_classifier(model.replace(weights=None),
-                                           dataset)
-    assert not loads_pretrained_classifier(model.replace(num_classes=200),
-                                           dataset)
+    assert not loads_pretrained_classifier(model.replace(weights=None), dataset)
+    assert not loads_pretrained_classifier(
+        model.replace(num_classes=200), dataset
+    )
 
 
 def test_build_model_loads_the_classifier_only_when_asked(tmp_path):
-    config = ModelConfig(architecture="resnet50", method="cam",
-                         num_classes=1000)
+    config = ModelConfig(
+        architecture="resnet50", method="cam", num_classes=1000
+    )
     source = build_model(config, image_size=64, seed=1)
     layers = {
         layer.name: layer.get_weights()
@@ -207,8 +213,9 @@ def test_build_model_loads_the_classifier_only_when_asked(tmp_path):
     config = config.replace(weights=path)
     expected_fc = layers["fc"]
     with_fc = build_model(config, image_size=64, seed=2, classifier=True)
-    for got, want in zip(with_fc.network.get_layer("fc").get_weights(),
-                         expected_fc):
+    for got, want in zip(
+        with_fc.network.get_layer("fc").get_weights(), expected_fc
+    ):
         np.testing.assert_array_equal(got, want)
     without = build_model(config, image_size=64, seed=2)
     assert not np.array_equal(
@@ -220,5 +227,6 @@ def test_build_model_loads_the_classifier_only_when_asked(tmp_path):
         layers["conv1_conv"][0],
     )
     with pytest.raises(ValueError, match="needs pretrained weights"):
-        build_model(config.replace(weights=None), image_size=64,
-                    classifier=True)
+        build_model(
+            config.replace(weights=None), image_size=64, classifier=True
+        )

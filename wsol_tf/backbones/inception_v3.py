@@ -244,9 +244,7 @@ class CeilModeMaxPooling2D(keras.layers.Layer):
         return config
 
 
-def _conv_bn(
-    x, name, filters, kernel, strides=1, padding="same", gamma=False
-):
+def _conv_bn(x, name, filters, kernel, strides=1, padding="same", gamma=False):
     if isinstance(padding, int):
         if padding:
             x = keras.layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)

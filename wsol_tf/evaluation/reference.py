@@ -132,9 +132,7 @@ def best_iou_at_thresholds(
     idx = 0
     sliced_multiple_iou = []
     for nr_box in number_of_box_list:
-        sliced_multiple_iou.append(
-            max(multiple_iou.max(1)[idx : idx + nr_box])
-        )
+        sliced_multiple_iou.append(max(multiple_iou.max(1)[idx : idx + nr_box]))
         idx += nr_box
     return np.asarray(sliced_multiple_iou, np.float64)
 

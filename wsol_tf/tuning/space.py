@@ -252,4 +252,3 @@ def describe_spaces():
             entries = [f"{n}={r}" for n, r in space.items()]
             lines.append(f"icl with --contrastive={loss}: " + " ".join(entries))
     return "\n".join(lines)
-
