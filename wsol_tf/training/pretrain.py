@@ -119,19 +119,20 @@ RECIPES = {
         test_per_class=10,
     ),
 }
-# The shipped one: mixed20 with the kinds spread over the head colours. In
+# mixed20 with the kinds spread over the head colours. In
 # mixed20 every class decided by its head alone has head colour 0 or 3
 # (kind = class % 3, colour = class % 6), the colours of the default set's
 # classes 0 and 3, whose fine-tuned CAMs then sat on the head; no class is
 # decided by a head of colour 1 or 4. Everything else as mixed20.
 RECIPES["balanced20"] = RECIPES["mixed20"].replace(evidence_layout=1)
-# balanced20 with the heads at the target's scale (ImageNet does not
-# enlarge the parts that decide a class), twice the images and 8,000
-# steps: features of whole objects, learned longer from more of them.
+# The shipped one: balanced20 with the heads at the target's scale
+# (ImageNet does not enlarge the parts that decide a class), twice the
+# images and 8,000 steps: features of whole objects, learned longer from
+# more of them.
 RECIPES["natural20"] = RECIPES["balanced20"].replace(
     head_scale=1.0, train_per_class=800, steps=8000
 )
-DEFAULT_RECIPE = "balanced20"
+DEFAULT_RECIPE = "natural20"
 SOURCE = RECIPES[DEFAULT_RECIPE]
 # Shipped weights files and their provenance records (package data).
 PACKAGE_DIR = os.path.join(
