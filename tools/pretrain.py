@@ -1,6 +1,6 @@
 r"""Pretrain the synthetic stand-in for ImageNet weights, with its record.
 
-    python tools/pretrain.py --recipe=balanced20 --output_dir=wsol_tf/pretrained
+    python tools/pretrain.py --recipe=natural20 --output_dir=wsol_tf/pretrained
 
 See `wsol_tf/cli/pretrain.py`.
 """

@@ -1,6 +1,6 @@
 r"""Pretrain the synthetic stand-in for ImageNet weights, with its record.
 
-    python tools/pretrain.py --recipe=balanced20 --output_dir=wsol_tf/pretrained
+    python tools/pretrain.py --recipe=natural20 --output_dir=wsol_tf/pretrained
 
 trains the source CAM classifier of a named recipe
 (`wsol_tf.training.pretrain.RECIPES`) for the model and input settings of
